@@ -1,0 +1,1 @@
+"""Base generators: how to build or load one."""

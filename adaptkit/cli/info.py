@@ -1,0 +1,51 @@
+"""``adaptkit adapters`` and ``adaptkit inspect``: what is installed, and what an adapter would do."""
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..bases.resolve import load_generator
+from ..core import attach_adapter, list_adapters
+from . import cli
+
+console = Console(highlight=False)
+
+
+@cli.command("adapters")
+def adapters_command() -> None:
+    """List the adapter plugins found through the ``adaptkit.adapters`` entry points."""
+    table = Table(title="adapter plugins")
+    for col in ("name", "entry point", "distribution", "version", "status"):
+        table.add_column(col)
+    for row in list_adapters():
+        status = f"[red]failed: {row.error}[/]" if row.error else "[green]ok[/]"
+        table.add_row(row.name, row.value, row.distribution or "-", row.version or "-", status)
+    console.print(table)
+
+
+@cli.command("inspect")
+@click.argument("base")
+@click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
+def inspect_command(base: str, adapters: tuple[str, ...]) -> None:
+    """Show the layers each adapter would attach to on BASE and its parameter count.
+
+    BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
+    """
+    model = load_generator(base)
+    names = list(adapters) or sorted({r.name for r in list_adapters() if not r.error})
+    total_base = sum(p.numel() for p in model.parameters())
+    console.print(f"base [bold]{type(model).__name__}[/]: {total_base:,} parameters")
+    for name in names:
+        handle = attach_adapter(model, name, name=f"inspect-{name}")
+        try:
+            table = Table(title=f"{name}: {len(handle.targets)} target layers, {handle.num_parameters():,} parameters "
+                          f"({100 * handle.num_parameters() / max(total_base, 1):.3f}% of the base)")
+            table.add_column("layer")
+            table.add_column("type")
+            table.add_column("parameters", justify="right")
+            for (path, layer, _), count in zip(handle.layers(), handle.parameter_counts().values()):
+                table.add_row(path, type(layer).__name__, f"{count:,}")
+            console.print(table)
+        finally:
+            handle.detach()

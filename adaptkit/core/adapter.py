@@ -1,0 +1,105 @@
+"""The plugin contract: one Adapter instance per target layer, configured by a dataclass."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import AdaptkitError, NotMergeableError
+from .context import CallContext
+
+SublayerHook = Callable[[nn.Module, tuple, dict, Any, "CallContext | None"], Any]
+
+
+@dataclass
+class AdapterConfig:
+    """Base class of adapter configs: a dataclass whose fields round-trip through JSON."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AdapterConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise AdaptkitError(
+                f"unknown option(s) {', '.join(unknown)} for {cls.__qualname__} "
+                f"(valid: {', '.join(sorted(names)) or 'none'})"
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What an adapter is told about its target layer and the model around it."""
+
+    path: str
+    channels: int | None
+    index: int
+    num_targets: int
+    latent_dim: int | None = None
+    num_classes: int | None = None
+
+
+class Adapter(nn.Module):
+    """Base class of adapter plugins.
+
+    A plugin subclasses this, sets ``name`` and ``Config``, and implements ``transform`` (called
+    from the target layer's forward hook with the layer's inputs and output and the root call's
+    context). Optional parts of the contract:
+
+    - ``default_targets`` / ``check_target``: which layers the adapter attaches to;
+    - ``uses_context``: set True if ``transform`` reads the root call's latent or labels;
+    - ``prepare_call`` (class-level): rewrite the root call before the base runs (e.g. route class
+      ids the base does not know away from its embedding tables);
+    - ``sublayer_hooks``: transforms for sub-modules of the target (e.g. its γ/β embedding lookups);
+    - ``regularization``, ``check_mergeable``/``merge`` (exact folding into the base).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+    uses_context: ClassVar[bool] = False
+
+    def __init__(self, layer: nn.Module, info: LayerInfo, config: AdapterConfig) -> None:
+        super().__init__()
+        self.info = info
+        self.config = config
+
+    @classmethod
+    def default_targets(cls, model: nn.Module, config: AdapterConfig) -> list[str]:
+        raise NotImplementedError(f"{cls.__name__} declares no default targets; pass targets=")
+
+    @classmethod
+    def check_target(cls, path: str, layer: nn.Module, config: AdapterConfig) -> None:
+        """Raise ``TargetSelectionError`` if ``layer`` cannot carry this adapter."""
+
+    @classmethod
+    def prepare_call(cls, adapters: list["Adapter"], config: AdapterConfig, ctx: CallContext) -> None:
+        """Inspect or rewrite the root call (``ctx``) once, before the base runs."""
+
+    def transform(
+        self, layer: nn.Module, args: tuple, kwargs: dict, output: Any, ctx: CallContext | None
+    ) -> Any:
+        """Return the adapted output of ``layer``."""
+        raise NotImplementedError
+
+    def sublayer_hooks(self, layer: nn.Module) -> dict[str, SublayerHook]:
+        """Map sub-module names (relative to the target) to output transforms."""
+        return {}
+
+    def regularization(self) -> torch.Tensor:
+        """The adapter's own loss term (zero by default)."""
+        p = next(self.parameters(), None)
+        return torch.zeros((), device=p.device if p is not None else None)
+
+    def check_mergeable(self, layer: nn.Module) -> None:
+        """Raise ``NotMergeableError`` (saying why) if ``merge`` would not be exact."""
+        raise NotMergeableError(f"the {self.name!r} adapter cannot be folded into the base")
+
+    def merge(self, layer: nn.Module) -> None:
+        """Fold this adapter into ``layer``'s parameters in place (under ``torch.no_grad``)."""
+        self.check_mergeable(layer)

@@ -1,0 +1,38 @@
+"""One exception hierarchy: everything adaptkit raises on bad input derives from AdaptkitError."""
+from __future__ import annotations
+
+
+class AdaptkitError(Exception):
+    """Base class of every error adaptkit raises on purpose (the CLI prints it as one line)."""
+
+
+class PluginNotFoundError(AdaptkitError, LookupError):
+    """No adapter or base is registered under the requested name."""
+
+
+class PluginLoadError(AdaptkitError, ImportError):
+    """A registered plugin failed to import."""
+
+
+class TargetSelectionError(AdaptkitError, ValueError):
+    """The target selection is invalid or matches no layer."""
+
+
+class AdapterNameError(AdaptkitError, ValueError):
+    """An adapter name is already attached to the model, or is not attached."""
+
+
+class NotMergeableError(AdaptkitError):
+    """The adapter cannot be folded exactly into the base."""
+
+
+class CheckpointError(AdaptkitError):
+    """An adapter checkpoint is missing, corrupt, or incompatible."""
+
+
+class BaseMismatchError(CheckpointError):
+    """An adapter checkpoint was made for a different base architecture."""
+
+
+class CallContextError(AdaptkitError):
+    """An adapter needed the root call's inputs (latent, labels) and could not find them."""

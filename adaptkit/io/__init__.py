@@ -1,0 +1,1 @@
+"""Adapter files on disk (and, later, on the Hub)."""

@@ -1,0 +1,155 @@
+"""Adapter checkpoints: ``adapter_config.json`` + ``adapter_model.safetensors``, never the base."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import __version__
+from ..core.context import CallSpec
+from ..core.fingerprint import base_signature, describe_differences, fingerprint
+from ..core.handle import AdapterHandle, attach_adapter
+from ..core.plugins import adapter_class, adapter_distribution
+from ..errors import BaseMismatchError, CheckpointError
+from .atomic import atomic_path, write_json
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+FORMAT = "adaptkit.adapter"
+FORMAT_VERSION = 1
+
+
+def save_adapter(
+    handle: AdapterHandle,
+    path: str | os.PathLike,
+    *,
+    base_id: str | None = None,
+    base_revision: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``handle``'s adapter to the folder ``path`` (created if needed); returns the folder.
+
+    Each file is written atomically. Only adapter tensors are saved; the base is identified by
+    ``base_id``/``base_revision`` and a fingerprint of its target layers' parameter names, shapes
+    and dtypes. ``metadata`` (JSON-serializable) is stored as-is, merged over ``handle.metadata``.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder} exists and is not a folder")
+    signature = base_signature(handle.base, handle.targets)
+    dist, version = adapter_distribution(handle.adapter_cls)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "adapter": handle.adapter_cls.name,
+        "plugin": {"distribution": dist, "version": version},
+        "adaptkit_version": __version__,
+        "name": handle.name,
+        "config": handle.config.to_dict(),
+        "targets": handle.targets,
+        "call": handle.call_spec.to_dict(),
+        "base": {
+            "id": base_id,
+            "revision": base_revision,
+            "fingerprint": fingerprint(signature),
+            "layers": signature,
+        },
+        "metadata": {**handle.metadata, **(metadata or {})},
+    }
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in handle.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    write_json(folder / CONFIG_NAME, config)
+    return folder
+
+
+def read_adapter_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``adapter_config.json`` of an adapter folder, checked for the right format."""
+    file = Path(path) / CONFIG_NAME
+    if not Path(path).is_dir():
+        raise CheckpointError(f"adapter folder {path} does not exist")
+    if not file.is_file():
+        raise CheckpointError(f"{path} is not an adapter folder: {CONFIG_NAME} is missing")
+    try:
+        config = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{file} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{file} is not an adaptkit adapter config")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{file} has format version {config['format_version']}; this adaptkit reads up to "
+            f"{FORMAT_VERSION} (upgrade adaptkit)"
+        )
+    return config
+
+
+def read_adapter_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The adapter tensors of a folder, with a clear error for a missing or corrupt file."""
+    file = Path(path) / WEIGHTS_NAME
+    if not file.is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_NAME}")
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+
+
+def check_base(config: dict[str, Any], model: nn.Module) -> None:
+    """Fail, naming the layers, if ``model`` is not the base the adapter was saved from."""
+    saved = config["base"]["layers"]
+    current = base_signature(model, list(saved))
+    if fingerprint(current) != config["base"]["fingerprint"]:
+        diffs = describe_differences(saved, current)
+        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        base_id = config["base"].get("id")
+        made_for = f" (made for {base_id})" if base_id else ""
+        raise BaseMismatchError(f"this adapter was made for a different base{made_for}: {shown}")
+
+
+def load_adapter(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    name: str | None = None,
+    call: CallSpec | None = None,
+) -> AdapterHandle:
+    """Attach the adapter saved in folder ``path`` to ``model`` and load its tensors.
+
+    The base is checked against the saved fingerprint first, and the tensors are read before the
+    model is touched. ``name`` defaults to the saved name; ``call`` to the saved call spec.
+    """
+    config = read_adapter_config(path)
+    tensors = read_adapter_tensors(path)
+    check_base(config, model)
+    cls = adapter_class(config["adapter"])
+    handle = attach_adapter(
+        model,
+        cls,
+        targets=list(config["targets"]),
+        name=name or config.get("name", "default"),
+        call=call or CallSpec.from_dict(config["call"]),
+        **config["config"],
+    )
+    try:
+        expected = handle.state_dict()
+        missing = sorted(set(expected) - set(tensors))
+        unexpected = sorted(set(tensors) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+        if missing or unexpected or wrong:
+            raise CheckpointError(
+                f"{Path(path) / WEIGHTS_NAME} does not match its config "
+                f"(missing: {missing[:3]}, unexpected: {unexpected[:3]}, wrong shape: {wrong[:3]})"
+            )
+        handle.load_state_dict(tensors)
+    except Exception:
+        handle.detach()
+        raise
+    handle.metadata = dict(config.get("metadata", {}))
+    return handle

@@ -1,0 +1,15 @@
+import pytest
+import torch
+
+from models import tiny_cond_generator
+
+
+@pytest.fixture
+def cond_gen():
+    return tiny_cond_generator()
+
+
+@pytest.fixture
+def cond_inputs():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(6, 16, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
