@@ -1,0 +1,90 @@
+"""What adaptkit needs to know about a base generator: how to call it, its sizes, its extras."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..core.context import CallSpec
+
+GenerateFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def default_generate(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return generator(z) if y is None else generator(z, y)
+
+
+def truncated_normal(
+    n: int, dim: int, threshold: float | None = 0.4, *, generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """N(0, I) samples with every value beyond ±threshold redrawn (the papers' truncation trick)."""
+    z = torch.randn(n, dim, generator=generator)
+    if threshold is not None:
+        if threshold <= 0:
+            raise ValueError("truncation threshold must be positive")
+        while (bad := z.abs() > threshold).any():
+            z[bad] = torch.randn(int(bad.sum()), generator=generator)
+    return z.to(device)
+
+
+@dataclass
+class Base:
+    """A base generator and how to drive it.
+
+    ``generate(generator, z, y)`` maps latents (and class ids, for conditional bases) to images in
+    [-1, 1] of shape (B, channels, resolution, resolution). ``call`` tells the hook system where the
+    latent and labels sit in the generator's own forward arguments.
+    """
+
+    id: str
+    generator: nn.Module
+    latent_dim: int
+    resolution: int
+    channels: int
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+    call: CallSpec = field(default_factory=CallSpec)
+    generate_fn: GenerateFn = default_generate
+    discriminator: nn.Module | None = None
+    feature_network: nn.Module | None = None
+    revision: str | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    @property
+    def device(self) -> torch.device:
+        p = next(iter(self.generator.parameters()), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional and y is None:
+            raise ValueError(f"base {self.id} is class-conditional: pass class ids")
+        return self.generate_fn(self.generator, z, y if self.conditional else None)
+
+    def sample_latents(
+        self, n: int, truncation: float | None = 0.4, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return truncated_normal(n, self.latent_dim, truncation, generator=generator, device=self.device)
+
+    def class_id(self, name_or_id: str | int) -> int:
+        """A class id from its name (as recorded in ``class_names``) or its number."""
+        if self.class_names and str(name_or_id) in self.class_names:
+            return self.class_names.index(str(name_or_id))
+        try:
+            cid = int(name_or_id)
+        except ValueError:
+            raise ValueError(f"unknown class {name_or_id!r} (classes: {self.class_names})") from None
+        if self.num_classes is None or not 0 <= cid < self.num_classes:
+            raise ValueError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
+        return cid
+
+    def to(self, device: torch.device | str) -> "Base":
+        for m in (self.generator, self.discriminator, self.feature_network):
+            if m is not None:
+                m.to(device)
+        return self
