@@ -122,18 +122,18 @@ def biggan_deep(channel_width: int = 8, num_classes: int = 10, seed: int = 0) ->
 
     torch.manual_seed(seed)
     model = BigGAN(BigGANConfig(channel_width=channel_width, num_classes=num_classes))
-    with torch.no_grad():  # upstream leaves some tensors uninitialized; random ones overflow to NaN
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-            elif p.dim() > 1:
-                nn.init.orthogonal_(p, gain=0.8)
-        model.generator.bn.weight.fill_(1.0)
-        for m in model.modules():  # spectral norm's u, v: the true top singular vectors
+    with torch.no_grad():
+        model.generator.bn.weight.fill_(1.0)  # upstream leaves the final BN uninitialized
+        model.generator.bn.bias.zero_()
+        for m in model.modules():  # converge spectral norm's u, v (random ones give σ ≈ 0 → NaN)
             if hasattr(m, "weight_orig") and hasattr(m, "weight_u"):
-                u, _, vh = torch.linalg.svd(m.weight_orig.flatten(1), full_matrices=False)
-                m.weight_u.copy_(u[:, 0])
-                m.weight_v.copy_(vh[0])
+                w = m.weight_orig.flatten(1)
+                v = torch.randn(w.shape[1])
+                for _ in range(20):
+                    u = F.normalize(w @ v, dim=0)
+                    v = F.normalize(w.t() @ u, dim=0)
+                m.weight_u.copy_(u)
+                m.weight_v.copy_(v)
     return model.eval()
 
 
