@@ -36,3 +36,11 @@ class BaseMismatchError(CheckpointError):
 
 class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
+
+
+class InvalidValueError(AdaptkitError, ValueError):
+    """An argument is outside its valid range (a count ≤ 0, a truncation ≤ 0, …)."""
+
+
+class UnknownClassError(AdaptkitError, ValueError):
+    """A class name or id the base does not have."""

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core.context import CallSpec
+from ..errors import UnknownClassError
 
 GenerateFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -73,14 +74,21 @@ class Base:
 
     def class_id(self, name_or_id: str | int) -> int:
         """A class id from its name (as recorded in ``class_names``) or its number."""
+        if not self.conditional:
+            raise UnknownClassError(f"base {self.id} is unconditional: it has no classes")
         if self.class_names and str(name_or_id) in self.class_names:
             return self.class_names.index(str(name_or_id))
         try:
             cid = int(name_or_id)
         except ValueError:
-            raise ValueError(f"unknown class {name_or_id!r} (classes: {self.class_names})") from None
-        if self.num_classes is None or not 0 <= cid < self.num_classes:
-            raise ValueError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
+            names = self.class_names or []
+            shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
+            raise UnknownClassError(
+                f"unknown class {name_or_id!r} (give an id 0–{self.num_classes - 1}"  # type: ignore[operator]
+                f"{' or a name: ' + shown if names else ''})"
+            ) from None
+        if not 0 <= cid < self.num_classes:  # type: ignore[operator]
+            raise UnknownClassError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
         return cid
 
     def to(self, device: torch.device | str) -> "Base":
