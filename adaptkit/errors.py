@@ -44,3 +44,7 @@ class InvalidValueError(AdaptkitError, ValueError):
 
 class UnknownClassError(AdaptkitError, ValueError):
     """A class name or id the base does not have."""
+
+
+class IncompatibleAdaptersError(AdaptkitError):
+    """Two adapters cannot be combined (morphed): different bases, adapter types, targets or options."""

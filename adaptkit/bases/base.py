@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -37,7 +37,9 @@ class Base:
 
     ``generate(generator, z, y)`` maps latents (and class ids, for conditional bases) to images in
     [-1, 1] of shape (B, channels, resolution, resolution). ``call`` tells the hook system where the
-    latent and labels sit in the generator's own forward arguments.
+    latent and labels sit in the generator's own forward arguments. ``adapter_defaults`` maps an
+    adapter name to recommended ``attach_adapter`` keyword arguments for this base (e.g. BigGAN's
+    ``targets`` for ``bsa``); callers such as ``fit`` put the user's own options over them.
     """
 
     id: str
@@ -52,6 +54,7 @@ class Base:
     discriminator: nn.Module | None = None
     feature_network: nn.Module | None = None
     revision: str | None = None
+    adapter_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def conditional(self) -> bool:
