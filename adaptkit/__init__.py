@@ -19,6 +19,7 @@ from .errors import (
     BaseMismatchError,
     CallContextError,
     CheckpointError,
+    IncompatibleAdaptersError,
     InvalidValueError,
     NotMergeableError,
     PluginLoadError,
@@ -28,7 +29,15 @@ from .errors import (
 )
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
-from .sample import generate_images, interpolate_latents, sample_images
+from .morph import morph_images, morph_runs
+from .sample import (
+    StripEnds,
+    generate_images,
+    interpolate_images,
+    interpolate_latents,
+    interpolate_run,
+    sample_images,
+)
 
 __all__ = [
     "Adapter",
@@ -41,20 +50,26 @@ __all__ = [
     "CallContextError",
     "CallSpec",
     "CheckpointError",
+    "IncompatibleAdaptersError",
     "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "StripEnds",
     "TargetSelectionError",
     "UnknownClassError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
     "generate_images",
+    "interpolate_images",
     "interpolate_latents",
+    "interpolate_run",
     "list_adapters",
     "load_adapter",
+    "morph_images",
+    "morph_runs",
     "sample_images",
     "save_adapter",
     "save_grid",

@@ -15,12 +15,12 @@ from .io.checkpoint import check_base, read_adapter_config, read_adapter_tensors
 from .io.run_dir import LATENTS_NAME, load_latents, load_run
 from .sample import (
     BatchCallback,
-    Labels,
+    StripEnds,
+    interpolate_images,
     learned_endpoints,
     random_latents,
     require_positive,
     require_steps,
-    strip_images,
 )
 
 Tensors = dict[str, torch.Tensor]
@@ -78,26 +78,23 @@ def morph_images(
     handle: AdapterHandle,
     tensors_a: Tensors,
     tensors_b: Tensors,
-    z_a: torch.Tensor,
-    z_b: torch.Tensor,
+    ends: StripEnds,
     steps: int = 8,
     *,
-    y_a: Labels = None,
-    y_b: Labels = None,
     batch_size: int = 64,
     on_batch: BatchCallback | None = None,
 ) -> torch.Tensor:
     """Images (R, steps, C, H, W): at each t the handle holds ``lerp(tensors_a, tensors_b, t)`` and
-    the latents are ``lerp(z_a, z_b, t)``. Column 0 is exactly A's output for (``z_a``, ``y_a``),
-    the last column exactly B's for (``z_b``, ``y_b``). The handle's own tensors are restored after."""
+    the latents are ``lerp(ends.z_a, ends.z_b, t)``. Column 0 is exactly A's output for the ``a``
+    ends, the last column exactly B's for the ``b`` ends. The handle's own tensors are restored after."""
     check_tensors(tensors_a, tensors_b)
     device = base.device
     a = {k: v.to(device) for k, v in tensors_a.items()}
     b = {k: v.to(device) for k, v in tensors_b.items()}
     saved = {k: v.detach().clone() for k, v in handle.state_dict().items()}
     try:
-        return strip_images(
-            base, z_a, z_b, steps, y_a=y_a, y_b=y_b, batch_size=batch_size, on_batch=on_batch,
+        return interpolate_images(
+            base, ends, steps, batch_size=batch_size, on_batch=on_batch,
             before_step=lambda t: handle.load_state_dict(lerp_tensors(a, b, t)),
         )
     finally:
@@ -139,14 +136,15 @@ def morph_runs(
         tensors_a = {k: v.detach().clone() for k, v in run.handle.state_dict().items()}
         latents_b = load_latents(folder_b) if (Path(folder_b) / LATENTS_NAME).is_file() else None
         if random or run.latents is None or latents_b is None:
-            z_a, y_a = random_latents(run.base, rows, truncation=truncation, class_id=class_id, seed=seed)
-            z_b, y_b = z_a, y_a
+            z, y = random_latents(run.base, rows, truncation=truncation, class_id=class_id, seed=seed)
+            ends = StripEnds(z, z, y, y)
         else:
             index = list(range(min(rows, max(len(run.latents), len(latents_b[0])))))
             z_a, y_a = learned_endpoints(run.base, run.latents, run.labels, _wrap(index, run.latents), class_id)
             z_b, y_b = learned_endpoints(run.base, *latents_b, _wrap(index, latents_b[0]), class_id)
-        return morph_images(run.base, run.handle, tensors_a, tensors_b, z_a, z_b, steps, y_a=y_a, y_b=y_b,
-                            batch_size=batch_size, on_batch=on_batch)
+            ends = StripEnds(z_a, z_b, y_a, y_b)
+        return morph_images(run.base, run.handle, tensors_a, tensors_b, ends, steps, batch_size=batch_size,
+                            on_batch=on_batch)
     finally:
         run.handle.detach()
 

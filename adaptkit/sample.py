@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -12,6 +13,7 @@ from .errors import InvalidValueError, UnknownClassError
 from .io.run_dir import Run
 
 BatchCallback = Callable[[int], None]
+Labels = torch.Tensor | None
 
 
 @contextlib.contextmanager
@@ -129,57 +131,42 @@ def interpolate_latents(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> tor
     return path
 
 
-Labels = torch.Tensor | None
+@dataclass
+class StripEnds:
+    """The two ends of R interpolation rows: latents ``z_a``/``z_b`` (R, d) and, for conditional
+    bases, class ids ``y_a``/``y_b`` (R,; ``y_b`` defaults to ``y_a``)."""
+
+    z_a: torch.Tensor
+    z_b: torch.Tensor
+    y_a: Labels = None
+    y_b: Labels = None
+
+    def labels_at(self, t: float) -> Labels:
+        """Class ids cannot be blended: each end's own, ``y_a`` before the middle, ``y_b`` from it on."""
+        return self.y_a if t < 0.5 or self.y_b is None else self.y_b
 
 
-def endpoint_labels(y_a: Labels, y_b: Labels, t: float) -> Labels:
-    """The class ids used at position ``t`` of a strip: each end's own (ids cannot be blended), so
-    ``y_a`` before the middle and ``y_b`` from it on."""
-    return y_a if t < 0.5 or y_b is None else y_b
-
-
-def strip_images(
+def interpolate_images(
     base: Base,
-    z_a: torch.Tensor,
-    z_b: torch.Tensor,
-    steps: int,
+    ends: StripEnds,
+    steps: int = 8,
     *,
-    y_a: Labels = None,
-    y_b: Labels = None,
     batch_size: int = 64,
     on_batch: BatchCallback | None = None,
     before_step: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
-    """Images (R, steps, C, H, W) along the lines from each row of ``z_a`` (R, d) to the same row of
-    ``z_b``. Each step's R images are generated as ``generate_images(base, z_t, y_t)`` would, so a
-    strip's first and last columns equal the endpoints' own images exactly. ``before_step(t)`` runs
-    before each step (morphing sets the adapter there)."""
-    path = interpolate_latents(z_a, z_b, steps)
+    """Linear latent interpolation (the BSA paper's): images (R, steps, C, H, W), on the CPU, from
+    each row of ``ends.z_a`` to the same row of ``ends.z_b``. Each step's R images are generated as
+    ``generate_images(base, z_t, y_t)`` would, so the first and last columns equal the ends' own
+    images exactly. ``before_step(t)`` runs before each step (morphing sets the adapter there)."""
+    path = interpolate_latents(ends.z_a, ends.z_b, steps)
     columns = []
     for k, t in enumerate(torch.linspace(0, 1, steps).tolist()):
         t = 1.0 if k == steps - 1 else t
         if before_step is not None:
             before_step(t)
-        y = endpoint_labels(y_a, y_b, t)
-        columns.append(generate_images(base, path[k], y, batch_size=batch_size, on_batch=on_batch))
+        columns.append(generate_images(base, path[k], ends.labels_at(t), batch_size=batch_size, on_batch=on_batch))
     return torch.stack(columns, dim=1)
-
-
-def interpolate_images(
-    base: Base,
-    z_a: torch.Tensor,
-    z_b: torch.Tensor,
-    steps: int = 8,
-    *,
-    y_a: Labels = None,
-    y_b: Labels = None,
-    batch_size: int = 64,
-    on_batch: BatchCallback | None = None,
-) -> torch.Tensor:
-    """Linear latent interpolation (the BSA paper's): images (R, steps, C, H, W) from each row of
-    ``z_a`` (R, d) to the same row of ``z_b``, on the CPU. For a conditional base, ``y_a``/``y_b``
-    (R,) are the ends' classes; a row switches from ``y_a`` to ``y_b`` halfway."""
-    return strip_images(base, z_a, z_b, steps, y_a=y_a, y_b=y_b, batch_size=batch_size, on_batch=on_batch)
 
 
 def pick_rows(latents: torch.Tensor, labels: Labels, index: Sequence[int]) -> tuple[torch.Tensor, Labels]:
@@ -235,12 +222,11 @@ def interpolate_run(
     if random:
         require_positive(rows, "the number of rows")
         z, y = random_latents(base, 2 * rows, truncation=truncation, class_id=class_id, seed=seed)
-        y_a = y[:rows] if y is not None else None
-        return interpolate_images(base, z[:rows], z[rows:], steps, y_a=y_a, y_b=y_a, batch_size=batch_size,
-                                  on_batch=on_batch)
+        ends = StripEnds(z[:rows], z[rows:], y[:rows] if y is not None else None)
+        return interpolate_images(base, ends, steps, batch_size=batch_size, on_batch=on_batch)
     if run.latents is None:
         raise InvalidValueError(f"{run.folder} has no learned latents: interpolate random ones instead (--random)")
     pairs = list(pairs) if pairs else consecutive_pairs(len(run.latents), rows)
     z_a, y_a = learned_endpoints(base, run.latents, run.labels, [i for i, _ in pairs], class_id)
     z_b, y_b = learned_endpoints(base, run.latents, run.labels, [j for _, j in pairs], class_id)
-    return interpolate_images(base, z_a, z_b, steps, y_a=y_a, y_b=y_b, batch_size=batch_size, on_batch=on_batch)
+    return interpolate_images(base, StripEnds(z_a, z_b, y_a, y_b), steps, batch_size=batch_size, on_batch=on_batch)

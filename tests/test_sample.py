@@ -57,14 +57,10 @@ def test_class_by_id_and_by_name(cond_base):
 
 
 def test_unconditional(uncond_base):
-    assert class_labels_of(uncond_base) is None
+    assert random_latents(uncond_base, 2, seed=0)[1] is None
     assert sample_images(uncond_base, 2, seed=0).shape == (2, 3, 16, 16)
     with pytest.raises(UnknownClassError, match="unconditional"):
         sample_images(uncond_base, 2, class_id=1)
-
-
-def class_labels_of(base):
-    return random_latents(base, 2, seed=0)[1]
 
 
 @pytest.mark.parametrize("kw", [{"n": 0}, {"n": -1}, {"n": 2, "truncation": 0.0}, {"n": 2, "batch_size": 0}])

@@ -1,4 +1,6 @@
 """Interpolation and morphing strips of run folders: exact ends, refusal of incompatible adapters."""
+import json
+
 import pytest
 import torch
 
@@ -103,9 +105,7 @@ def test_morph_refuses_incompatible_adapters(tmp_path, run_a, options, message):
         morph_runs(run_a, other)
 
 
-def test_morph_refuses_other_adapter_type(tmp_path, run_a, monkeypatch):
-    import json
-
+def test_morph_refuses_other_adapter_type(tmp_path, run_a):
     other = make_run(tmp_path / "c", 3)
     config = json.loads((other / "adapter_config.json").read_text())
     config["adapter"] = "pwg"

@@ -68,7 +68,7 @@ def bsa_targets(model: nn.Module) -> list[str]:
 
 
 def biggan_from_config(
-    config: "BigGANConfig | dict[str, Any]",
+    config: BigGANConfig | dict[str, Any],
     state_dict: dict[str, torch.Tensor] | None = None,
     *,
     name: str = "biggan-deep",

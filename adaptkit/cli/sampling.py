@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..bases import Base, load_base
+from ..errors import InvalidValueError
 from ..images import grid_image, save_gif, save_grid, save_images
 from ..io.run_dir import Run, load_run
 from ..morph import morph_runs
 from ..sample import interpolate_run, require_positive, sample_images
 from . import cli
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _device(name: str) -> torch.device:
@@ -27,7 +28,7 @@ def _device(name: str) -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise click.BadParameter(str(exc), param_hint="--device") from None
+        raise InvalidValueError(f"--device: {exc}") from None
 
 
 def _class(value: str | None) -> int | str | None:
@@ -78,7 +79,7 @@ def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_cla
 def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
     """A transient rich progress bar over ``total`` images; yields the per-batch callback."""
     columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(what, total=total)
         yield lambda k: bar.advance(task, k)
 
