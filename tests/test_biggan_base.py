@@ -49,6 +49,10 @@ def test_bsa_defaults(base):
     handle = attach_adapter(base.generator, "bsa", **base.adapter_defaults["bsa"])
     assert handle.targets == targets  # the latent projection, not the class `embeddings` linear
     handle.detach()
+    handle = attach_adapter(base.generator, "bsa", train_conditional=True, **base.adapter_defaults["bsa"])
+    assert not len(handle.adapter_for("generator.gen_z").deltas)  # plain γ/β on the linear layer
+    assert len(handle.adapter_for("generator.layers.0.bn_0").deltas) == 2  # scale and offset linears
+    handle.detach()
 
 
 def test_default_config_has_40_conditional_bns():
