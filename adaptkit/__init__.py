@@ -19,6 +19,10 @@ from .errors import (
     BaseMismatchError,
     CallContextError,
     CheckpointError,
+    HubAuthError,
+    HubConnectionError,
+    HubError,
+    HubNotFoundError,
     IncompatibleAdaptersError,
     InvalidValueError,
     NotMergeableError,
@@ -26,9 +30,11 @@ from .errors import (
     PluginNotFoundError,
     TargetSelectionError,
     UnknownClassError,
+    UnsafeRepoError,
 )
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
+from .io.hub import PushResult, pull_adapter, push_adapter
 from .morph import morph_images, morph_runs
 from .sample import (
     StripEnds,
@@ -50,15 +56,21 @@ __all__ = [
     "CallContextError",
     "CallSpec",
     "CheckpointError",
+    "HubAuthError",
+    "HubConnectionError",
+    "HubError",
+    "HubNotFoundError",
     "IncompatibleAdaptersError",
     "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PushResult",
     "StripEnds",
     "TargetSelectionError",
     "UnknownClassError",
+    "UnsafeRepoError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
@@ -70,6 +82,8 @@ __all__ = [
     "load_adapter",
     "morph_images",
     "morph_runs",
+    "pull_adapter",
+    "push_adapter",
     "sample_images",
     "save_adapter",
     "save_grid",
