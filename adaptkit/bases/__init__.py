@@ -1,0 +1,1 @@
+"""Embedded pretrained bases and the small feature extractor that ship with adaptkit."""
