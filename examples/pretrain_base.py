@@ -270,6 +270,8 @@ def main(data: Path, out: Path, export_dir: Path, grid: Path, steps: int, batch_
     checkpoint = out / CHECKPOINT
     state = new_state(hp)
     if resume:
+        if not checkpoint.exists():
+            raise click.UsageError(f"--resume: no checkpoint at {checkpoint}")
         load_checkpoint(checkpoint, state, hp)
         console.log(f"resumed from {checkpoint} at step {state.step}")
     elif checkpoint.exists():
@@ -289,7 +291,7 @@ def main(data: Path, out: Path, export_dir: Path, grid: Path, steps: int, batch_
                 state.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 save_checkpoint(checkpoint, state, hp)
-                save_sample_grid(copy.deepcopy(state.ema), out / "samples.png", truncation, seed)
+                save_sample_grid(state.ema, out / "samples.png", truncation, seed)
     md5 = file_md5(data / MNIST_IMAGES, data / MNIST_LABELS)
     export(state, hp, images, md5, export_dir, grid, truncation)
     console.log(f"exported to {export_dir} after {state.step} steps "
