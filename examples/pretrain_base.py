@@ -50,6 +50,7 @@ class Hyper:
     lr_d: float
     betas: tuple[float, float]
     ema_decay: float
+    latent_shrink: float
 
 
 @dataclass
@@ -126,10 +127,13 @@ def load_checkpoint(path: Path, state: GanState, hp: Hyper) -> None:
 
 
 def sample_latents(
-    batch_size: int, generator: Digits32Generator, rng: torch.Generator,
+    batch_size: int, generator: Digits32Generator, rng: torch.Generator, shrink: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standard-normal latents and uniform class ids."""
+    """Uniform class ids and standard-normal latents, a ``shrink`` fraction of which is scaled
+    by U(0, 1): training on such latents keeps truncated (small) latents sharp."""
     z = torch.randn(batch_size, generator.latent_dim, generator=rng)
+    shrunk = torch.rand(batch_size, 1, generator=rng) < shrink
+    z = torch.where(shrunk, z * torch.rand(batch_size, 1, generator=rng), z)
     return z, torch.randint(0, generator.num_classes, (batch_size,), generator=rng)
 
 
@@ -139,7 +143,7 @@ def train_step(state: GanState, hp: Hyper, data: ImageSet) -> tuple[float, float
     D.requires_grad_(True)
     for _ in range(hp.d_steps):
         index = torch.randint(0, len(data), (hp.batch_size,), generator=state.data_rng)
-        z, y = sample_latents(hp.batch_size, G, state.noise_rng)
+        z, y = sample_latents(hp.batch_size, G, state.noise_rng, hp.latent_shrink)
         with torch.no_grad():
             fake = G(z, y)
         loss_d = (F.relu(1 - D(data.images[index], data.labels[index])).mean()
@@ -148,7 +152,7 @@ def train_step(state: GanState, hp: Hyper, data: ImageSet) -> tuple[float, float
         loss_d.backward()
         state.opt_d.step()
     D.requires_grad_(False)
-    z, y = sample_latents(hp.batch_size, G, state.noise_rng)
+    z, y = sample_latents(hp.batch_size, G, state.noise_rng, hp.latent_shrink)
     loss_g = -D(G(z, y), y).mean()
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -169,9 +173,10 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 @torch.no_grad()
 def recalibrate_batchnorm(generator: Digits32Generator, batches: int, batch_size: int,
-                          rng: torch.Generator) -> None:
+                          shrink: float, rng: torch.Generator) -> None:
     """Replace the running batch-norm statistics by their plain average over ``batches`` fresh
-    batches ("standing statistics"), so that eval mode matches the EMA weights."""
+    batches of training latents ("standing statistics"), so that eval mode matches the EMA
+    weights."""
     norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
     momenta = [m.momentum for m in norms]
     for m in norms:
@@ -179,7 +184,7 @@ def recalibrate_batchnorm(generator: Digits32Generator, batches: int, batch_size
         m.momentum = None
     generator.train()
     for _ in range(batches):
-        generator(*sample_latents(batch_size, generator, rng))
+        generator(*sample_latents(batch_size, generator, rng, shrink))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     generator.eval()
@@ -201,7 +206,7 @@ def export(state: GanState, hp: Hyper, data: ImageSet, data_md5: dict[str, str],
            export_dir: Path, grid: Path, truncation: float) -> None:
     """Write the shipped weights and metadata, then draw the sample grid from those files."""
     generator = copy.deepcopy(state.ema)
-    recalibrate_batchnorm(generator, BATCHNORM_BATCHES, hp.batch_size,
+    recalibrate_batchnorm(generator, BATCHNORM_BATCHES, hp.batch_size, hp.latent_shrink,
                           torch.Generator().manual_seed(hp.seed + 3))
     save_safetensors_atomic(generator.state_dict(), export_dir / "digits32_generator.safetensors")
     save_safetensors_atomic(state.discriminator.state_dict(),
@@ -215,7 +220,7 @@ def export(state: GanState, hp: Hyper, data: ImageSet, data_md5: dict[str, str],
         "channels": Digits32Generator.channels,
         "parameters": {"generator": _count(generator), "discriminator": _count(state.discriminator)},
         "weights": "float32; generator = EMA of the generator weights, batch-norm statistics "
-                   f"re-estimated over {BATCHNORM_BATCHES} batches of N(0, 1) latents",
+                   f"re-estimated over {BATCHNORM_BATCHES} batches of training latents",
         "training": {**asdict(hp), "steps": state.step, "loss": "hinge",
                      "optimizer": "Adam", "train_seconds": round(state.train_seconds, 1)},
         "data": {"name": "MNIST test set (t10k), digits 0-7, zero-padded to 32x32",
@@ -252,6 +257,9 @@ def _count(module: nn.Module) -> int:
 @click.option("--lr-g", type=float, default=2e-4, show_default=True)
 @click.option("--lr-d", type=float, default=2e-4, show_default=True)
 @click.option("--ema-decay", type=float, default=0.999, show_default=True)
+@click.option("--latent-shrink", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Fraction of training latents scaled by U(0, 1), so that truncated latents "
+                   "give sharp samples.")
 @click.option("--truncation", type=float, default=0.4, show_default=True,
               help="Latent truncation threshold of the sample grid.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -261,12 +269,13 @@ def _count(module: nn.Module) -> int:
 @click.option("--log-every", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.safetensors.")
 def main(data: Path, out: Path, export_dir: Path, grid: Path, steps: int, batch_size: int,
-         d_steps: int, lr_g: float, lr_d: float, ema_decay: float, truncation: float, seed: int,
-         threads: int, checkpoint_every: int, log_every: int, resume: bool) -> None:
+         d_steps: int, lr_g: float, lr_d: float, ema_decay: float, latent_shrink: float,
+         truncation: float, seed: int, threads: int, checkpoint_every: int, log_every: int,
+         resume: bool) -> None:
     """Pretrain the Digits32 base GAN on MNIST digits 0-7 and export it."""
     torch.set_num_threads(threads)
     console = Console()
-    hp = Hyper(seed, batch_size, d_steps, lr_g, lr_d, (0.0, 0.999), ema_decay)
+    hp = Hyper(seed, batch_size, d_steps, lr_g, lr_d, (0.0, 0.999), ema_decay, latent_shrink)
     checkpoint = out / CHECKPOINT
     state = new_state(hp)
     if resume:
