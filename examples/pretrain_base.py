@@ -33,7 +33,9 @@ from adaptkit.bases.digits32_model import (
 )
 
 CLASSES = [str(d) for d in range(8)]
-GENERATOR_KWARGS = {"latent_dim": 64, "num_classes": len(CLASSES), "ch": 24, "channel_mult": [4, 4, 2, 1]}
+GENERATOR_KWARGS = {
+    "latent_dim": 64, "num_classes": len(CLASSES), "ch": 24, "channel_mult": [4, 4, 2, 1],
+}
 DISCRIMINATOR_KWARGS = {"num_classes": len(CLASSES), "ch": 24, "channel_mult": [1, 2, 4, 4]}
 CHECKPOINT = "checkpoint.safetensors"
 BATCHNORM_BATCHES = 50
@@ -218,7 +220,9 @@ def export(state: GanState, hp: Hyper, data: ImageSet, data_md5: dict[str, str],
         "classes": CLASSES,
         "resolution": Digits32Generator.resolution,
         "channels": Digits32Generator.channels,
-        "parameters": {"generator": _count(generator), "discriminator": _count(state.discriminator)},
+        "parameters": {
+            "generator": _count(generator), "discriminator": _count(state.discriminator),
+        },
         "weights": "float32; generator = EMA of the generator weights, batch-norm statistics "
                    f"re-estimated over {BATCHNORM_BATCHES} batches of training latents",
         "training": {**asdict(hp), "steps": state.step, "loss": "hinge",

@@ -92,7 +92,9 @@ def _shipped(*names: str) -> None:
 
 
 def test_shipped_digits32_weights_load_strictly() -> None:
-    _shipped("digits32.json", "digits32_generator.safetensors", "digits32_discriminator.safetensors")
+    _shipped(
+        "digits32.json", "digits32_generator.safetensors", "digits32_discriminator.safetensors",
+    )
     G, D, meta = load_digits32()
     assert meta["classes"] == [str(d) for d in range(8)]
     for model, name in [(G, "generator"), (D, "discriminator")]:
@@ -116,7 +118,8 @@ def _shipped_digest() -> dict[str, str]:
 
 
 def _run_script(script: str, *args: str | Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     subprocess.run([sys.executable, f"examples/{script}", *map(str, args)], cwd=REPO, env=env,
                    check=True, capture_output=True, text=True)
 
@@ -127,7 +130,8 @@ def test_pretrain_base_smoke_and_exact_resume(tmp_path: Path) -> None:
     common = ["--export", tmp_path / "w", "--grid", tmp_path / "grid.png", "--log-every", 1]
     _run_script("pretrain_base.py", "--steps", 3, "--out", tmp_path / "straight", *common)
     _run_script("pretrain_base.py", "--steps", 2, "--out", tmp_path / "resumed", *common)
-    _run_script("pretrain_base.py", "--steps", 3, "--out", tmp_path / "resumed", "--resume", *common)
+    _run_script("pretrain_base.py", "--steps", 3, "--out", tmp_path / "resumed", "--resume",
+                *common)
     straight = load_file(tmp_path / "straight" / "checkpoint.safetensors")
     resumed = load_file(tmp_path / "resumed" / "checkpoint.safetensors")
     assert straight.keys() == resumed.keys()

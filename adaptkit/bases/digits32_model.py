@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -152,15 +153,21 @@ class Digits32Discriminator(nn.Module):
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
 
 
+def _trainable_weight(module: nn.Module) -> torch.Tensor:
+    """The weight a module trains: the un-normalised one under spectral norm."""
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
 def _init_weights(module: nn.Module) -> None:
     """Xavier-uniform convolutions, linears and projection embeddings; zero biases."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
-            nn.init.xavier_uniform_(weight)
+            nn.init.xavier_uniform_(_trainable_weight(m))
             nn.init.zeros_(m.bias)
     if isinstance(module, Digits32Discriminator):
-        nn.init.xavier_uniform_(module.embed.parametrizations.weight.original)
+        nn.init.xavier_uniform_(_trainable_weight(module.embed))
 
 
 def truncated_normal(
