@@ -14,6 +14,7 @@ from .core import (
     set_active_adapter,
 )
 from .errors import (
+    AdapterConfigError,
     AdapterNameError,
     AdaptkitError,
     BaseMismatchError,
@@ -29,6 +30,7 @@ from .io.checkpoint import load_adapter, save_adapter
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "AdapterConfigError",
     "AdapterHandle",
     "AdapterNameError",
     "AdaptkitError",
