@@ -28,7 +28,8 @@ def adapters_command() -> None:
 @click.argument("base")
 @click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
 def inspect_command(base: str, adapters: tuple[str, ...]) -> None:
-    """Show the layers each adapter would attach to on BASE and its parameter count.
+    """Show the layers each adapter would attach to on BASE, its parameter count and (where the
+    adapter describes itself) its per-layer settings.
 
     BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
     """
@@ -44,8 +45,12 @@ def inspect_command(base: str, adapters: tuple[str, ...]) -> None:
             table.add_column("layer")
             table.add_column("type")
             table.add_column("parameters", justify="right")
-            for (path, layer, _), count in zip(handle.layers(), handle.parameter_counts().values()):
-                table.add_row(path, type(layer).__name__, f"{count:,}")
+            rows = [(path, layer, adapter.extra_repr()) for path, layer, adapter in handle.layers()]
+            details = any(extra for *_, extra in rows)
+            if details:
+                table.add_column("details")
+            for (path, layer, extra), count in zip(rows, handle.parameter_counts().values()):
+                table.add_row(path, type(layer).__name__, f"{count:,}", *([extra] if details else []))
             console.print(table)
         finally:
             handle.detach()
