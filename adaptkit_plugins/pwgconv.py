@@ -71,16 +71,17 @@ def group_size_for_ratio(channels: int, ratio: float) -> int:
     return min(divisors, key=lambda k: (abs(math.log(budget_ratio(k) / ratio)), k))
 
 
-def grouped_pointwise(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, group_size: int) -> torch.Tensor:
+def grouped_pointwise(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
     """Per-sample 1×1 grouped convolution with weight I + ΔW: one batched matmul over (B·G, k, spatial).
 
-    ``x``: (B, C, *spatial); ``delta``: (B, C·k), row-major (group, out, in) blocks; ``bias``: (B, C).
+    ``x``: (B, C, *spatial); ``delta``: (B, C·k), row-major (group, out, in) blocks; ``bias``: (B, C);
+    ``identity``: the k×k identity (its size is the group size k).
     out[n, g·k + i] = Σ_j (δ_ij + ΔW[n, g, i, j]) · x[n, g·k + j] + b[n, g·k + i].
     """
-    rows = x.shape[0] * x.shape[1] // group_size
-    weight = delta.reshape(rows, group_size, group_size) + torch.eye(group_size, dtype=x.dtype, device=x.device)
-    out = torch.baddbmm(bias.reshape(rows, group_size, 1), weight, x.reshape(rows, group_size, -1))
-    return out.view(x.shape)
+    k = identity.shape[0]
+    rows = x.shape[0] * x.shape[1] // k
+    weight = delta.reshape(rows, k, k) + identity
+    return torch.baddbmm(bias.reshape(rows, k, 1), weight, x.reshape(rows, k, -1)).view(x.shape)
 
 
 def layer_condition_dim(layer: nn.Module) -> int | None:
@@ -119,6 +120,7 @@ class PwgConvAdapter(Adapter):
                 )
             # One table for all layers, random so that the FC layer sees distinct classes from step 0.
             self.class_embedding = nn.Parameter(torch.randn(info.num_classes, config.class_embed_dim))
+        self.register_buffer("identity", torch.eye(self.group_size), persistent=False)
         self._generated: torch.Tensor | None = None
 
     @staticmethod
@@ -216,11 +218,12 @@ class PwgConvAdapter(Adapter):
     # --- the forward -------------------------------------------------------------------------------
     def generate(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ΔW as (B, C·k), b as (B, C)) for a batch of conditioning vectors."""
-        self._generated = self.fc(cond.to(self.fc.weight.dtype))
+        fc = self.fc
+        self._generated = F.linear(cond.to(fc.weight.dtype), fc.weight, fc.bias)
         return self._split(self._generated)
 
     def _split(self, generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return generated.split([self.groups * self.group_size**2, self.groups * self.group_size], dim=1)
+        return generated.tensor_split((self.groups * self.group_size**2,), dim=1)  # type: ignore[return-value]
 
     def transform(self, layer, args, kwargs, output, ctx):
         channels = self.info.channels
@@ -235,7 +238,10 @@ class PwgConvAdapter(Adapter):
                 f"{self.info.path}: the conditioning has batch size {cond.shape[0]}, the features {output.shape[0]}"
             )
         delta, bias = self.generate(cond)
-        return grouped_pointwise(output, delta.to(output.dtype), bias.to(output.dtype), self.group_size)
+        identity = self.identity
+        if delta.dtype != output.dtype:  # e.g. a half-precision base: the FC stays in its own dtype
+            delta, bias, identity = delta.to(output.dtype), bias.to(output.dtype), identity.to(output.dtype)
+        return grouped_pointwise(output, delta, bias, identity)
 
     def regularization(self) -> torch.Tensor:
         if self._generated is None:

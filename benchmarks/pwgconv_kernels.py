@@ -2,7 +2,7 @@
 (B·G, k, H·W) (what the adapter uses) or one ``conv2d`` with ``groups = B·G``?
 
 Both are timed side by side (interleaved, median of repeats), forward and forward+backward, on the
-target shapes of the test generators and of BigGAN-deep-128 (from its config, no weights), at the
+target shapes of the SNGAN-style test generator (widths 16 and 64) and of BigGAN-deep-128 (from its config, no weights), at the
 group sizes that ratios 2/4/8 give. Prints a table and writes JSON.
 
     python benchmarks/pwgconv_kernels.py [--batch 16] [--repeats 7] [--device cpu] [--threads N] [--out FILE]
@@ -25,12 +25,11 @@ from adaptkit.io.atomic import write_json
 from adaptkit_plugins.pwgconv import group_size_for_ratio, grouped_pointwise
 
 
-def grouped_conv2d(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, group_size: int) -> torch.Tensor:
+def grouped_conv2d(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
     """The alternative: the same product as one conv2d over a (1, B·C, H·W, 1) input, groups = B·G."""
-    n, c = x.shape[:2]
-    weight = delta.reshape(n * c // group_size, group_size, group_size) + torch.eye(group_size, dtype=x.dtype, device=x.device)
-    out = F.conv2d(x.reshape(1, n * c, -1, 1), weight.reshape(n * c, group_size, 1, 1), bias.reshape(-1), groups=n * c // group_size)
-    return out.view(x.shape)
+    (n, c), k = x.shape[:2], identity.shape[0]
+    weight = (delta.reshape(n * c // k, k, k) + identity).reshape(n * c, k, 1, 1)
+    return F.conv2d(x.reshape(1, n * c, -1, 1), weight, bias.reshape(-1), groups=n * c // k).view(x.shape)
 
 
 KERNELS = {"bmm": grouped_pointwise, "conv2d": grouped_conv2d}
@@ -65,16 +64,17 @@ def measure(channels: int, res: int, k: int, batch: int, repeats: int, device: t
     delta = (0.1 * torch.randn(batch, channels * k, generator=g)).to(device).requires_grad_()
     bias = (0.1 * torch.randn(batch, channels, generator=g)).to(device).requires_grad_()
     x.requires_grad_()
-    outs = {name: fn(x, delta, bias, k) for name, fn in KERNELS.items()}
+    eye = torch.eye(k, device=device)
+    outs = {name: fn(x, delta, bias, eye) for name, fn in KERNELS.items()}
     assert torch.allclose(outs["bmm"], outs["conv2d"], atol=1e-4, rtol=1e-4), "the kernels disagree"
     grad = torch.randn_like(outs["bmm"])
 
     def forward(fn):
         with torch.no_grad():
-            fn(x, delta, bias, k)
+            fn(x, delta, bias, eye)
 
     def train_step(fn):
-        torch.autograd.grad(fn(x, delta, bias, k), (x, delta, bias), grad)
+        torch.autograd.grad(fn(x, delta, bias, eye), (x, delta, bias), grad)
 
     times = {f"{name}_{what}": [] for name in KERNELS for what in ("fwd", "fwdbwd")}
     for _ in range(repeats + 1):  # the first round warms up
@@ -96,7 +96,11 @@ def main() -> None:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    suites = {"tiny (C=16)": Counter({(16, 4): 1, (16, 8): 2, (16, 16): 1}), "BigGAN-deep-128": biggan_deep_128_shapes()}
+    suites = {
+        "sngan-style ch 16": Counter({(16, 4): 1, (16, 8): 2, (16, 16): 1}),
+        "sngan-style ch 64": Counter({(64, 4): 1, (64, 8): 2, (64, 16): 1}),
+        "BigGAN-deep-128": biggan_deep_128_shapes(),
+    }
 
     rows = []
     table = Table(title=f"pwgconv kernels, batch {args.batch}, {device.type}, {torch.get_num_threads()} thread(s): "

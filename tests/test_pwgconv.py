@@ -97,10 +97,11 @@ def test_grouped_pointwise_matches_a_dense_block_diagonal_product():
     delta, bias = torch.randn(b, c * k, generator=g), torch.randn(b, c, generator=g)
     dense = torch.stack([torch.block_diag(*(delta[n].view(c // k, k, k) + torch.eye(k))) for n in range(b)])
     expected = torch.einsum("nij,njhw->nihw", dense, x) + bias[:, :, None, None]
-    assert torch.allclose(grouped_pointwise(x, delta, bias, k), expected, atol=1e-5)
-    assert torch.equal(grouped_pointwise(x, torch.zeros_like(delta), torch.zeros_like(bias), k), x)
+    eye = torch.eye(k)
+    assert torch.allclose(grouped_pointwise(x, delta, bias, eye), expected, atol=1e-5)
+    assert torch.equal(grouped_pointwise(x, torch.zeros_like(delta), torch.zeros_like(bias), eye), x)
     flat = x.flatten(2)  # any number of spatial dims, or none
-    assert torch.allclose(grouped_pointwise(flat, delta, bias, k), expected.flatten(2), atol=1e-5)
+    assert torch.allclose(grouped_pointwise(flat, delta, bias, eye), expected.flatten(2), atol=1e-5)
 
 
 def test_different_latents_give_different_per_sample_weights(cond_gen, cond_inputs):
