@@ -20,12 +20,18 @@ from .errors import (
     BaseMismatchError,
     CallContextError,
     CheckpointError,
+    HubAuthError,
+    HubConnectionError,
+    HubError,
+    HubNotFoundError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    UnsafeRepoError,
 )
 from .io.checkpoint import load_adapter, save_adapter
+from .io.hub import PushResult, pull_adapter, push_adapter
 
 __all__ = [
     "Adapter",
@@ -39,16 +45,24 @@ __all__ = [
     "CallContextError",
     "CallSpec",
     "CheckpointError",
+    "HubAuthError",
+    "HubConnectionError",
+    "HubError",
+    "HubNotFoundError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PushResult",
     "TargetSelectionError",
+    "UnsafeRepoError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
     "list_adapters",
     "load_adapter",
+    "pull_adapter",
+    "push_adapter",
     "save_adapter",
     "set_active_adapter",
 ]
