@@ -1,18 +1,16 @@
 """Which kernel computes pwgconv's per-sample grouped 1×1 convolution faster: a batched matmul over
 (B·G, k, H·W) (what the adapter uses) or one ``conv2d`` with ``groups = B·G``?
 
-Both are timed side by side (interleaved, median of repeats), forward and forward+backward, on the
-target shapes of the SNGAN-style test generator (widths 16 and 64) and of BigGAN-deep-128 (from its config, no weights), at the
-group sizes that ratios 2/4/8 give. Prints a table and writes JSON.
+Both are timed side by side (round-robin, median of repeats), forward and forward+backward, on the
+target shapes of the SNGAN-style test generator (widths 16 and 64) and of BigGAN-deep-128 (from its
+config, no weights), at the group sizes that ratios 2/4/8 give. Prints a table and writes JSON.
 
-    python benchmarks/pwgconv_kernels.py [--batch 16] [--repeats 7] [--device cpu] [--threads N] [--out FILE]
+    python benchmarks/pwgconv_kernels.py [--batch 16] [--repeats 7] [--threads 1] [--device cpu] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import time
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,8 +19,11 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from adaptkit.io.atomic import write_json
-from adaptkit_plugins.pwgconv import group_size_for_ratio, grouped_pointwise
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _timing import time_side_by_side, write_json  # noqa: E402
+from adaptkit_plugins.pwgconv import group_size_for_ratio, grouped_pointwise  # noqa: E402
 
 
 def grouped_conv2d(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
@@ -48,40 +49,34 @@ def biggan_deep_128_shapes() -> Counter:
     return shapes
 
 
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+SUITES = {
+    "sngan-style ch 16": lambda: Counter({(16, 4): 1, (16, 8): 2, (16, 16): 1}),
+    "sngan-style ch 64": lambda: Counter({(64, 4): 1, (64, 8): 2, (64, 16): 1}),
+    "BigGAN-deep-128": biggan_deep_128_shapes,
+}
 
 
-def measure(channels: int, res: int, k: int, batch: int, repeats: int, device: torch.device) -> dict:
+def measure(channels: int, res: int, k: int, batch: int, repeats: int, device: torch.device) -> dict[str, float]:
+    """Seconds per call of each kernel, forward ("fwd") and forward+backward ("fwdbwd")."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, channels, res, res, generator=g).to(device)
+    x = torch.randn(batch, channels, res, res, generator=g).to(device).requires_grad_()
     delta = (0.1 * torch.randn(batch, channels * k, generator=g)).to(device).requires_grad_()
     bias = (0.1 * torch.randn(batch, channels, generator=g)).to(device).requires_grad_()
-    x.requires_grad_()
     eye = torch.eye(k, device=device)
     outs = {name: fn(x, delta, bias, eye) for name, fn in KERNELS.items()}
     assert torch.allclose(outs["bmm"], outs["conv2d"], atol=1e-4, rtol=1e-4), "the kernels disagree"
     grad = torch.randn_like(outs["bmm"])
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def forward(fn):
-        with torch.no_grad():
-            fn(x, delta, bias, eye)
+        return lambda: (fn(x, delta, bias, eye), sync())
 
     def train_step(fn):
-        torch.autograd.grad(fn(x, delta, bias, eye), (x, delta, bias), grad)
+        return lambda: (torch.autograd.grad(fn(x, delta, bias, eye), (x, delta, bias), grad), sync())
 
-    times = {f"{name}_{what}": [] for name in KERNELS for what in ("fwd", "fwdbwd")}
-    for _ in range(repeats + 1):  # the first round warms up
-        for name, fn in KERNELS.items():
-            times[f"{name}_fwd"].append(timed(lambda: forward(fn), device))
-            times[f"{name}_fwdbwd"].append(timed(lambda: train_step(fn), device))
-    return {key: statistics.median(v[1:]) for key, v in times.items()}
+    fwd = time_side_by_side({n: forward(fn) for n, fn in KERNELS.items()}, repeats=repeats, inner=1)
+    both = time_side_by_side({n: train_step(fn) for n, fn in KERNELS.items()}, repeats=repeats, inner=1, grad=True)
+    return {**{f"{n}_fwd": t for n, t in fwd.items()}, **{f"{n}_fwdbwd": t for n, t in both.items()}}
 
 
 def main() -> None:
@@ -89,47 +84,37 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--ratios", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noisy)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pwgconv_kernels.json"))
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "pwgconv_kernels.json"))
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    suites = {
-        "sngan-style ch 16": Counter({(16, 4): 1, (16, 8): 2, (16, 16): 1}),
-        "sngan-style ch 64": Counter({(64, 4): 1, (64, 8): 2, (64, 16): 1}),
-        "BigGAN-deep-128": biggan_deep_128_shapes(),
-    }
 
     rows = []
-    table = Table(title=f"pwgconv kernels, batch {args.batch}, {device.type}, {torch.get_num_threads()} thread(s): "
+    for suite, shapes in ((name, make()) for name, make in SUITES.items()):
+        for ratio in args.ratios:
+            total: Counter = Counter()
+            ks = sorted({group_size_for_ratio(c, ratio) for c, _ in shapes})
+            for (channels, res), count in shapes.items():
+                k = group_size_for_ratio(channels, ratio)
+                for key, seconds in measure(channels, res, k, args.batch, args.repeats, device).items():
+                    total[key] += seconds * count * 1000
+            rows.append({"suite": suite, "ratio": ratio, "group_sizes": ks, **{k: round(v, 3) for k, v in total.items()}})
+
+    table = Table(title=f"pwgconv kernels, batch {args.batch}, {device.type}, {args.threads} thread(s): "
                   "ms summed over the target layers, median of repeats")
     for col in ("layers", "ratio", "k", "bmm fwd", "conv fwd", "conv/bmm", "bmm f+b", "conv f+b", "conv/bmm"):
         table.add_column(col, justify="left" if col == "layers" else "right")
-    for suite, shapes in suites.items():
-        for ratio in args.ratios:
-            total = Counter()
-            ks = set()
-            for (channels, res), count in shapes.items():
-                k = group_size_for_ratio(channels, ratio)
-                ks.add(k)
-                for key, seconds in measure(channels, res, k, args.batch, args.repeats, device).items():
-                    total[key] += seconds * count * 1000
-            row = {"suite": suite, "ratio": ratio, "group_sizes": sorted(ks), **{k: round(v, 3) for k, v in total.items()}}
-            rows.append(row)
-            table.add_row(
-                suite, str(ratio), "/".join(map(str, sorted(ks))),
-                f"{total['bmm_fwd']:.1f}", f"{total['conv2d_fwd']:.1f}", f"{total['conv2d_fwd'] / total['bmm_fwd']:.2f}x",
-                f"{total['bmm_fwdbwd']:.1f}", f"{total['conv2d_fwdbwd']:.1f}", f"{total['conv2d_fwdbwd'] / total['bmm_fwdbwd']:.2f}x",
-            )
-    Console(width=100).print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, {
-        "batch": args.batch, "device": str(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "repeats": args.repeats, "rows": rows,
-    })
-    print(f"wrote {args.out}")
+    for r in rows:
+        table.add_row(
+            r["suite"], str(r["ratio"]), "/".join(map(str, r["group_sizes"])),
+            f"{r['bmm_fwd']:.1f}", f"{r['conv2d_fwd']:.1f}", f"{r['conv2d_fwd'] / r['bmm_fwd']:.2f}x",
+            f"{r['bmm_fwdbwd']:.1f}", f"{r['conv2d_fwdbwd']:.1f}", f"{r['conv2d_fwdbwd'] / r['bmm_fwdbwd']:.2f}x",
+        )
+    Console(width=110).print(table)
+    write_json(args.json, {"batch": args.batch, "device": str(device), "threads": args.threads,
+                           "torch": torch.__version__, "repeats": args.repeats, "rows": rows})
 
 
 if __name__ == "__main__":
