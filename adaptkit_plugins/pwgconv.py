@@ -48,14 +48,18 @@ class PwgConvConfig(AdapterConfig):
             raise AdapterConfigError(
                 f"conditioning={self.conditioning!r} is not one of {', '.join(CONDITIONING_MODES)}"
             )
-        if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not self.ratio >= 1:
+        if not (_is_number(self.ratio) and self.ratio >= 1):
             raise AdapterConfigError(f"ratio={self.ratio!r} must be a number ≥ 1 (1: channel-wise, like BSA)")
         for field in ("groups", "cond_dim", "class_embed_dim"):
             value = getattr(self, field)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and not (_is_number(value) and isinstance(value, int) and value >= 1):
                 raise AdapterConfigError(f"{field}={value!r} must be a positive integer")
-        if isinstance(self.reg_weight, bool) or not isinstance(self.reg_weight, (int, float)) or not self.reg_weight >= 0:
-            raise AdapterConfigError(f"reg_weight={self.reg_weight!r} must be non-negative")
+        if not (_is_number(self.reg_weight) and self.reg_weight >= 0):
+            raise AdapterConfigError(f"reg_weight={self.reg_weight!r} must be a non-negative number")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def budget_ratio(group_size: int) -> float:
@@ -71,17 +75,15 @@ def group_size_for_ratio(channels: int, ratio: float) -> int:
     return min(divisors, key=lambda k: (abs(math.log(budget_ratio(k) / ratio)), k))
 
 
-def grouped_pointwise(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-    """Per-sample 1×1 grouped convolution with weight I + ΔW: one batched matmul over (B·G, k, spatial).
+def grouped_pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Per-sample 1×1 grouped convolution as one batched matmul over (B·G, k, spatial).
 
-    ``x``: (B, C, *spatial); ``delta``: (B, C·k), row-major (group, out, in) blocks; ``bias``: (B, C);
-    ``identity``: the k×k identity (its size is the group size k).
-    out[n, g·k + i] = Σ_j (δ_ij + ΔW[n, g, i, j]) · x[n, g·k + j] + b[n, g·k + i].
+    ``x``: (B, C, *spatial); ``weight``: (B, C·k), the G blocks of k×k (out, in) row-major;
+    ``bias``: (B, C). out[n, g·k + i] = Σ_j W[n, g, i, j] · x[n, g·k + j] + b[n, g·k + i].
     """
-    k = identity.shape[0]
+    k = group_size
     rows = x.shape[0] * x.shape[1] // k
-    weight = delta.reshape(rows, k, k) + identity
-    return torch.baddbmm(bias.reshape(rows, k, 1), weight, x.reshape(rows, k, -1)).view(x.shape)
+    return torch.baddbmm(bias.reshape(rows, k, 1), weight.reshape(rows, k, k), x.reshape(rows, k, -1)).view(x.shape)
 
 
 def layer_condition_dim(layer: nn.Module) -> int | None:
@@ -120,7 +122,11 @@ class PwgConvAdapter(Adapter):
                 )
             # One table for all layers, random so that the FC layer sees distinct classes from step 0.
             self.class_embedding = nn.Parameter(torch.randn(info.num_classes, config.class_embed_dim))
-        self.register_buffer("identity", torch.eye(self.group_size), persistent=False)
+        # The generated [W | b] at init, [vec(I) per group | 0]: added to the FC bias, so that one
+        # F.linear yields W = I + FC_w(c) and b = FC_b(c).
+        identity = torch.eye(self.group_size).flatten().repeat(self.groups)
+        self.register_buffer("identity", torch.cat([identity, torch.zeros(channels)]), persistent=False)
+        self._folded_bias: tuple | None = None  # (fc.bias, its version, its data pointer, fc.bias + identity)
         self._generated: torch.Tensor | None = None
 
     @staticmethod
@@ -216,11 +222,25 @@ class PwgConvAdapter(Adapter):
         return ctx.state[_CLASS_CONDITION]  # type: ignore[union-attr]
 
     # --- the forward -------------------------------------------------------------------------------
+    def _bias(self) -> torch.Tensor:
+        """FC bias + identity; cached while the bias is unchanged and needs no gradient (sampling)."""
+        bias = self.fc.bias
+        if bias.requires_grad and torch.is_grad_enabled():
+            return bias + self.identity
+        cached = self._folded_bias
+        if cached is None or cached[0] is not bias or cached[1:3] != (bias._version, bias.data_ptr()):
+            cached = self._folded_bias = (bias, bias._version, bias.data_ptr(), bias + self.identity)
+        return cached[3]
+
     def generate(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ΔW as (B, C·k), b as (B, C)) for a batch of conditioning vectors."""
+        """(W = I + ΔW as (B, C·k), b as (B, C)) for a batch of conditioning vectors."""
         fc = self.fc
-        self._generated = F.linear(cond.to(fc.weight.dtype), fc.weight, fc.bias)
+        self._generated = F.linear(cond.to(fc.weight.dtype), fc.weight, self._bias())
         return self._split(self._generated)
+
+    def deviation(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(ΔW, b) generated by the most recent forward pass, or None before the first."""
+        return None if self._generated is None else self._split(self._generated - self.identity)
 
     def _split(self, generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return generated.tensor_split((self.groups * self.group_size**2,), dim=1)  # type: ignore[return-value]
@@ -237,16 +257,16 @@ class PwgConvAdapter(Adapter):
             raise CallContextError(
                 f"{self.info.path}: the conditioning has batch size {cond.shape[0]}, the features {output.shape[0]}"
             )
-        delta, bias = self.generate(cond)
-        identity = self.identity
-        if delta.dtype != output.dtype:  # e.g. a half-precision base: the FC stays in its own dtype
-            delta, bias, identity = delta.to(output.dtype), bias.to(output.dtype), identity.to(output.dtype)
-        return grouped_pointwise(output, delta, bias, identity)
+        weight, bias = self.generate(cond)
+        if weight.dtype != output.dtype:  # e.g. a half-precision base: the FC stays in its own dtype
+            weight, bias = weight.to(output.dtype), bias.to(output.dtype)
+        return grouped_pointwise(output, weight, bias, self.group_size)
 
     def regularization(self) -> torch.Tensor:
-        if self._generated is None:
+        generated = self.deviation()
+        if generated is None:
             return torch.zeros((), device=self.fc.weight.device)
-        delta, bias = self._split(self._generated)
+        delta, bias = generated
         return self.config.reg_weight * (delta.square().mean() + bias.square().mean())
 
     def check_mergeable(self, layer: nn.Module) -> None:

@@ -26,11 +26,11 @@ from _timing import time_side_by_side, write_json  # noqa: E402
 from adaptkit_plugins.pwgconv import group_size_for_ratio, grouped_pointwise  # noqa: E402
 
 
-def grouped_conv2d(x: torch.Tensor, delta: torch.Tensor, bias: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+def grouped_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, group_size: int) -> torch.Tensor:
     """The alternative: the same product as one conv2d over a (1, B·C, H·W, 1) input, groups = B·G."""
-    (n, c), k = x.shape[:2], identity.shape[0]
-    weight = (delta.reshape(n * c // k, k, k) + identity).reshape(n * c, k, 1, 1)
-    return F.conv2d(x.reshape(1, n * c, -1, 1), weight, bias.reshape(-1), groups=n * c // k).view(x.shape)
+    n, c = x.shape[:2]
+    kernel = weight.reshape(n * c, group_size, 1, 1)
+    return F.conv2d(x.reshape(1, n * c, -1, 1), kernel, bias.reshape(-1), groups=n * c // group_size).view(x.shape)
 
 
 KERNELS = {"bmm": grouped_pointwise, "conv2d": grouped_conv2d}
@@ -60,19 +60,19 @@ def measure(channels: int, res: int, k: int, batch: int, repeats: int, device: t
     """Seconds per call of each kernel, forward ("fwd") and forward+backward ("fwdbwd")."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, channels, res, res, generator=g).to(device).requires_grad_()
-    delta = (0.1 * torch.randn(batch, channels * k, generator=g)).to(device).requires_grad_()
+    identity = torch.eye(k).flatten().repeat(batch, channels // k)
+    weight = (identity + 0.1 * torch.randn(batch, channels * k, generator=g)).to(device).requires_grad_()
     bias = (0.1 * torch.randn(batch, channels, generator=g)).to(device).requires_grad_()
-    eye = torch.eye(k, device=device)
-    outs = {name: fn(x, delta, bias, eye) for name, fn in KERNELS.items()}
+    outs = {name: fn(x, weight, bias, k) for name, fn in KERNELS.items()}
     assert torch.allclose(outs["bmm"], outs["conv2d"], atol=1e-4, rtol=1e-4), "the kernels disagree"
     grad = torch.randn_like(outs["bmm"])
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def forward(fn):
-        return lambda: (fn(x, delta, bias, eye), sync())
+        return lambda: (fn(x, weight, bias, k), sync())
 
     def train_step(fn):
-        return lambda: (torch.autograd.grad(fn(x, delta, bias, eye), (x, delta, bias), grad), sync())
+        return lambda: (torch.autograd.grad(fn(x, weight, bias, k), (x, weight, bias), grad), sync())
 
     fwd = time_side_by_side({n: forward(fn) for n, fn in KERNELS.items()}, repeats=repeats, inner=1)
     both = time_side_by_side({n: train_step(fn) for n, fn in KERNELS.items()}, repeats=repeats, inner=1, grad=True)
