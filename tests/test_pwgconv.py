@@ -331,3 +331,22 @@ def test_inspect_shows_groups_and_budget():
     result = CliRunner().invoke(cli, ["inspect", "python:models:tiny_cond_generator", "-a", "pwgconv"])
     assert result.exit_code == 0, result.output
     assert "4,624" in result.output and "group_size=16" in result.output and "budget=8.5x" in result.output
+
+
+def test_sampling_and_interpolation_through_a_base():
+    from adaptkit.bases import load_base
+    from adaptkit.sample import StripEnds, interpolate_images, sample_images
+
+    base = load_base("python:models:tiny_cond_generator")
+    bare = sample_images(base, 4, seed=0)
+    handle = attach_adapter(base.generator, "pwgconv", call=base.call, ratio=2)
+    assert torch.equal(sample_images(base, 4, seed=0), bare)
+    perturb(handle)
+    adapted = sample_images(base, 4, seed=0)
+    assert not torch.allclose(adapted, bare)
+    z = torch.randn(2, 16)
+    y = torch.tensor([0, 1])
+    strip = interpolate_images(base, StripEnds(z, -z, y), steps=3)
+    assert strip.shape == (2, 3, 3, 16, 16)
+    with torch.no_grad():  # the ends are the adapted generator's own images of the end latents
+        assert torch.allclose(strip[:, 0], base.generate(z, y).cpu(), atol=1e-6)
