@@ -36,3 +36,19 @@ class BaseMismatchError(CheckpointError):
 
 class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
+
+
+class ConfigError(AdaptkitError, ValueError):
+    """A training setting or config file is invalid."""
+
+
+class DataError(AdaptkitError):
+    """A training image folder is missing, empty, unreadable, or holds unsafe images."""
+
+
+class TrainingError(AdaptkitError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class TrainingInterrupted(AdaptkitError):
+    """Training was stopped by the user; a checkpoint to resume from was saved."""

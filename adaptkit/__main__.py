@@ -1,0 +1,4 @@
+"""``python -m adaptkit`` (also what ``torchrun -m adaptkit fit ...`` runs)."""
+from .cli import main
+
+main()
