@@ -19,12 +19,16 @@ from .errors import (
     BaseMismatchError,
     CallContextError,
     CheckpointError,
+    InvalidValueError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    UnknownClassError,
 )
+from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
+from .sample import generate_images, interpolate_latents, sample_images
 
 __all__ = [
     "Adapter",
@@ -37,16 +41,22 @@ __all__ = [
     "CallContextError",
     "CallSpec",
     "CheckpointError",
+    "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
     "TargetSelectionError",
+    "UnknownClassError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
+    "generate_images",
+    "interpolate_latents",
     "list_adapters",
     "load_adapter",
+    "sample_images",
     "save_adapter",
+    "save_grid",
     "set_active_adapter",
 ]

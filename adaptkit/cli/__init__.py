@@ -41,5 +41,4 @@ def main() -> None:
     cli(prog_name="adaptkit")
 
 
-from . import info  # noqa: E402,F401  (registers the commands)
-from . import fit  # noqa: E402,F401
+from . import fit, info, sampling  # noqa: E402,F401  (registers the commands)
