@@ -55,6 +55,14 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
     return img
 
 
+def _center_square(img: Image.Image) -> Image.Image:
+    """The largest central square of ``img`` (nothing outside it reaches the resize filter)."""
+    width, height = img.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return img.crop((left, top, left + side, top + side))
+
+
 def read_image(path: Path, channels: int, resolution: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """One image as (channels, resolution, resolution) in [-1, 1]: EXIF orientation applied,
     transparency composited onto white, converted to grayscale (1 channel) or RGB (3), the
@@ -73,7 +81,7 @@ def read_image(path: Path, channels: int, resolution: int, max_pixels: int = MAX
                     raise Image.DecompressionBombError(f"{width}×{height} pixels")
                 img = _flatten_alpha(ImageOps.exif_transpose(img))
                 img = img.convert("L" if channels == 1 else "RGB")
-                img = ImageOps.fit(img, (resolution, resolution), method=Image.Resampling.LANCZOS)
+                img = _center_square(img).resize((resolution, resolution), Image.Resampling.LANCZOS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise DataError(
                 f"{path} is too large to open safely ({exc}; the limit is {max_pixels:,} pixels): "

@@ -180,7 +180,8 @@ class Trainer:
         labels = image_classes(self.data, base, cfg.class_id)
         self.handle = None
         if cfg.adapter != "none":
-            self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **cfg.adapter_options)
+            options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
+            self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
         self.unfrozen = unfreeze(base.generator, cfg.unfreeze) if cfg.unfreeze else {}
         self.perceptual_name = resolve_perceptual(cfg.perceptual, base, cfg.perceptual_file)
         perceptual = build_perceptual(self.perceptual_name, base, cfg.perceptual_file)

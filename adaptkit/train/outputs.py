@@ -15,7 +15,7 @@ from ..images import save_grid
 from ..io.atomic import atomic_path, write_json
 from ..io.run_dir import INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON
 from ..plot import plot_losses
-from ..sample import generate_images, interpolate_latents, sample_images
+from ..sample import consecutive_pairs, generate_images, interpolate_images, pick_rows, sample_images
 
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
 
@@ -43,7 +43,8 @@ def reconstruction_grid(images: torch.Tensor, generated: torch.Tensor) -> tuple[
 def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.Tensor | None,
                    labels: torch.Tensor | None, *, samples: int, truncation: float, seed: int) -> None:
     """``samples.png`` (truncated-normal samples of each training class), and, when the objective
-    learned latents, ``reconstructions.png`` and ``interpolation.png``."""
+    learned latents, ``reconstructions.png`` and ``interpolation.png`` (linear interpolation
+    between consecutive learned latents)."""
     classes = sorted(set(labels.tolist())) if labels is not None else [None]
     per_class = math.ceil(samples / len(classes) / 8) * 8 if len(classes) > 1 else samples
     drawn = [sample_images(base, per_class, truncation=truncation, class_id=c, seed=seed + i)
@@ -53,11 +54,11 @@ def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.T
         return
     grid, nrow = reconstruction_grid(images, generate_images(base, latents, labels))
     save_grid(grid, out / RECONSTRUCTIONS_PNG, nrow=nrow)
-    n = len(latents)
-    pairs = [(i, (i + max(n // 2, 1)) % n) for i in range(min(INTERPOLATION_ROWS, max(n // 2, 1)))]
-    z = torch.cat([interpolate_latents(latents[a], latents[b], INTERPOLATION_STEPS) for a, b in pairs])
-    y = None if labels is None else labels[[a for a, _ in pairs]].repeat_interleave(INTERPOLATION_STEPS)
-    save_grid(generate_images(base, z, y), out / INTERPOLATION_PNG, nrow=INTERPOLATION_STEPS)
+    pairs = consecutive_pairs(len(latents), INTERPOLATION_ROWS) if len(latents) > 1 else [(0, 0)]
+    z_a, y_a = pick_rows(latents, labels, [a for a, _ in pairs])
+    z_b, y_b = pick_rows(latents, labels, [b for _, b in pairs])
+    strips = interpolate_images(base, z_a, z_b, INTERPOLATION_STEPS, y_a=y_a, y_b=y_b)
+    save_grid(strips.flatten(0, 1), out / INTERPOLATION_PNG, nrow=INTERPOLATION_STEPS)
 
 
 def versions() -> dict[str, str]:
