@@ -32,3 +32,17 @@ def target_images(n: int = 25, seed: int = 1, class_id: int = 1) -> torch.Tensor
         images = model(z, torch.full((n,), class_id))
     handle.detach()
     return images
+
+
+def blob_images(n: int = 25, resolution: int = 16, seed: int = 0) -> torch.Tensor:
+    """A new domain for the tiny generators: one coloured disc per image on a dark background."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, resolution), torch.linspace(-1, 1, resolution), indexing="ij")
+    images = []
+    for _ in range(n):
+        colour = torch.rand(3, generator=g) * 2 - 1
+        cx, cy = torch.rand(2, generator=g) - 0.5
+        radius = 0.3 + 0.3 * torch.rand((), generator=g)
+        disc = (((xx - cx) ** 2 + (yy - cy) ** 2) < radius**2).float()
+        images.append(disc * colour[:, None, None] + (1 - disc) * -0.8)
+    return torch.stack(images)

@@ -86,12 +86,15 @@ class Vgg16Features(nn.Module):
 
     def __init__(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
-        from torchvision.models import vgg16
+        from torchvision.models.vgg import cfgs, make_layers
 
-        net = vgg16()
+        self.features = make_layers(cfgs["D"])[: VGG16_RELUS[-1] + 1]  # no classifier: 15M of 138M parameters
         if state_dict is not None:
-            net.load_state_dict(state_dict)
-        self.features = net.features[: VGG16_RELUS[-1] + 1]
+            prefix = "features."
+            self.features.load_state_dict({
+                k[len(prefix):]: v for k, v in state_dict.items()
+                if k.startswith(prefix) and int(k.split(".")[1]) <= VGG16_RELUS[-1]
+            })
         for m in self.features:
             if isinstance(m, nn.ReLU):
                 m.inplace = False
