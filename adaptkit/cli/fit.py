@@ -60,7 +60,7 @@ def _parse_adapter_options(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _command_line(ctx: click.Context, given: dict[str, Any], config_file: str | None) -> str:
-    parts = ctx.command_path.split()
+    parts = ["adaptkit", ctx.info_name or "fit"]
     if config_file:
         parts += ["--config", config_file]
     for name, value in given.items():

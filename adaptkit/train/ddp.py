@@ -7,6 +7,7 @@ files and shows progress.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -16,6 +17,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError
+
+
+_NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}  # torch before forward_sync_buffers
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class Processes:
         if not self.distributed:
             return module
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        return DistributedDataParallel(module, device_ids=ids, **_NO_BUFFER_SYNC)
 
 
 def torchrun_processes() -> Processes:

@@ -151,7 +151,14 @@ class Trainer:
         """Check the run folder; returns the checkpoint to resume from, if resuming."""
         cfg = self.config
         if cfg.resume:
-            return last_checkpoint(self.out)
+            ckpt = last_checkpoint(self.out)
+            saved, current = read_meta(ckpt)["settings"], cfg.to_dict()
+            changed = [n for n in FIELDS if n not in RESUMABLE and saved.get(n) != current[n]]
+            if changed:
+                shown = ", ".join(f"--{flag(n)} {saved.get(n)!r} → {current[n]!r}" for n in changed[:4])
+                raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
+                                  "--checkpoint-every, --log-every, --device and --quiet may change")
+            return ckpt
         if self.out.exists() and not self.out.is_dir():
             raise ConfigError(f"--out {self.out} exists and is not a folder")
         if self.out.is_dir() and any(self.out.iterdir()):
@@ -240,12 +247,6 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         meta, tensors = load_checkpoint(path)
-        saved, current = meta["settings"], self.config.to_dict()
-        changed = [n for n in FIELDS if n not in RESUMABLE and saved.get(n) != current[n]]
-        if changed:
-            shown = ", ".join(f"--{flag(n)} {saved.get(n)!r} → {current[n]!r}" for n in changed[:4])
-            raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
-                              "--checkpoint-every, --log-every, --device and --quiet may change")
         if meta["files"] != [f.as_posix() for f in self.data.files]:
             raise ConfigError(f"the images in {self.data.root} changed since the run in {self.out} started; "
                               "resume with the same images or start a new run")

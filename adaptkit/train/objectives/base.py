@@ -47,8 +47,7 @@ class Objective(nn.Module):
         self.base = base
         self.config = config
         self.rng = rng
-        self.register_buffer("images", images, persistent=False)
-        self.register_buffer("labels", labels, persistent=False)
+        self.images, self.labels = images, labels  # plain tensors: not module state
         self.perceptual = perceptual
         if perceptual is not None:
             perceptual.prepare(images)
