@@ -19,16 +19,22 @@ from .errors import (
     BaseMismatchError,
     CallContextError,
     CheckpointError,
+    ConfigError,
+    DataError,
     InvalidValueError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    TrainingError,
+    TrainingInterrupted,
     UnknownClassError,
 )
+from .data import load_image_folder
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
 from .sample import generate_images, interpolate_latents, sample_images
+from .train import FitConfig, fit, resume_config
 
 __all__ = [
     "Adapter",
@@ -41,21 +47,29 @@ __all__ = [
     "CallContextError",
     "CallSpec",
     "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "FitConfig",
     "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
     "TargetSelectionError",
+    "TrainingError",
+    "TrainingInterrupted",
     "UnknownClassError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
+    "fit",
     "generate_images",
     "interpolate_latents",
     "list_adapters",
+    "load_image_folder",
     "load_adapter",
     "sample_images",
+    "resume_config",
     "save_adapter",
     "save_grid",
     "set_active_adapter",

@@ -205,6 +205,9 @@ def test_out_folder_is_never_overwritten_silently(tmp_path, blobs):
         fit(config(blobs, out, steps=2))
     fit(config(blobs, out, steps=2, overwrite=True))
     assert (out / "mine.txt").read_text() == "keep" and (out / "summary.json").exists()
+    with pytest.raises(AdaptkitError, match="does not exist"):
+        fit(config(tmp_path / "missing", out, steps=2, overwrite=True))
+    assert (out / "summary.json").exists() and (out / "checkpoints").exists()  # a failed run deletes nothing
 
 
 def test_latent_spread_matches_its_definition():

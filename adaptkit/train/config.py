@@ -68,13 +68,13 @@ class FitConfig:
     perceptual_file: str | None = _opt(None, "Weights file for vgg16/lpips's AlexNet (.pth or .safetensors); "
                                        "default: torchvision's cache ($TORCH_HOME/hub/checkpoints).",
                                        metavar="FILE")
-    latent_weight: float = _opt(0.2, "λ_z, weight of the term keeping the latents spread like N(0, I) (paper: "
-                                "0.2).")
+    latent_weight: float = _opt(0.05, "λ_z, weight of the term keeping the latents spread like N(0, I) (the "
+                                "paper's 0.2 with 128-d latents held back reconstructions on 64-d digits32).")
     latent_samples: int = _opt(10, "That term compares the batch's latents with this many × batch-size "
                                "draws of N(0, I).")
     noise_std: float = _opt(0.01, "Std of the noise ε added to each latent during training (G sees z_i + ε).")
     # the optimizer
-    steps: int = _opt(1500, "Optimizer steps.")
+    steps: int = _opt(1000, "Optimizer steps.")
     batch_size: int = _opt(25, "Images per step (all processes together when data-parallel).")
     lr_adapter: float = _opt(0.05, "Adam learning rate of the adapter parameters.")
     lr_latent: float = _opt(0.05, "Adam learning rate of the per-image latents.")

@@ -165,15 +165,19 @@ class Trainer:
             if not cfg.overwrite:
                 raise ConfigError(f"{self.out} is not empty: choose another --out, continue the run there with "
                                   "--resume, or replace it with --overwrite")
-            if self.procs.main:
-                shutil.rmtree(self.ckpt_dir, ignore_errors=True)
-                for name in RUN_FILES:
-                    (self.out / name).unlink(missing_ok=True)
         return None
+
+    def _clear_previous_run(self) -> None:
+        """--overwrite: remove the previous run's own files (never anything else), once setup succeeded."""
+        if self.procs.main:
+            shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+            for name in RUN_FILES:
+                (self.out / name).unlink(missing_ok=True)
 
     def setup(self) -> None:
         cfg, device = self.config, self.device
         resume = self._prepare_out()
+        self.amp = autocast_dtype(cfg.precision, device)
         torch.manual_seed(cfg.seed)
         self.base = base = load_training_base(cfg, device)
         objective_cls = objective_class(cfg.objective)
@@ -201,13 +205,14 @@ class Trainer:
         self.objective = objective_cls(base, self.data.images.to(device),
                                        labels.to(device) if labels is not None else None,
                                        cfg, perceptual, self.noise_rng)
-        self.amp = autocast_dtype(cfg.precision, device)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device)
         self.optimizer = torch.optim.Adam(self._param_groups())
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         if resume is not None:
             self._restore(resume)
+        elif cfg.overwrite:
+            self._clear_previous_run()
 
     def _param_groups(self) -> list[dict[str, Any]]:
         groups = []
@@ -309,27 +314,31 @@ class Trainer:
         raise TrainingError(f"the loss became non-finite by step {self.step} ({terms}); training stopped and "
                             f"{kept}. Try lower learning rates (--lr-adapter, --lr-latent) or --precision fp32")
 
+    def train_step(self) -> None:
+        """One optimizer step on a random batch (this process's share of it)."""
+        n = len(self.data)
+        index = torch.randperm(n, generator=self.data_rng)[: min(self.config.batch_size, n)]
+        index = self.procs.shard(index).to(self.device)
+        aux = self.objective.auxiliary_step(index)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, terms = self.model(index)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self._accumulate({"total": total, **terms, **aux})
+        self.step += 1
+
     def train(self) -> None:
         cfg, procs = self.config, self.procs
-        n = len(self.data)
-        batch = min(cfg.batch_size, n)
-        if batch < procs.world_size:
-            raise ConfigError(f"--batch-size {batch} is smaller than the {procs.world_size} processes")
+        if min(cfg.batch_size, len(self.data)) < procs.world_size:
+            raise ConfigError(f"--batch-size {cfg.batch_size} is smaller than the {procs.world_size} processes")
         self.started = time.perf_counter()
         self.session_start_step = self.step
         self.reporter.start(cfg.steps, self.step)
         with StopRequest(self.reporter) as stop_request:
             try:
                 while self.step < cfg.steps:
-                    index = procs.shard(torch.randperm(n, generator=self.data_rng)[:batch]).to(self.device)
-                    aux = self.objective.auxiliary_step(index)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    total, terms = self.model(index)
-                    self.scaler.scale(total).backward()
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                    self._accumulate({"total": total, **terms, **aux})
-                    self.step += 1
+                    self.train_step()
                     self.reporter.advance(self.step)
                     stopping = stop_request.requested and not procs.distributed
                     checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
