@@ -25,14 +25,19 @@ from .errors import (
     HubError,
     HubNotFoundError,
     IncompatibleAdaptersError,
+    ConfigError,
+    DataError,
     InvalidValueError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    TrainingError,
+    TrainingInterrupted,
     UnknownClassError,
     UnsafeRepoError,
 )
+from .data import load_image_folder
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
 from .io.hub import PushResult, pull_adapter, push_adapter
@@ -45,6 +50,7 @@ from .sample import (
     interpolate_run,
     sample_images,
 )
+from .train import FitConfig, fit, resume_config
 
 __all__ = [
     "Adapter",
@@ -63,6 +69,9 @@ __all__ = [
     "HubError",
     "HubNotFoundError",
     "IncompatibleAdaptersError",
+    "ConfigError",
+    "DataError",
+    "FitConfig",
     "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
@@ -71,22 +80,27 @@ __all__ = [
     "PushResult",
     "StripEnds",
     "TargetSelectionError",
+    "TrainingError",
+    "TrainingInterrupted",
     "UnknownClassError",
     "UnsafeRepoError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
+    "fit",
     "generate_images",
     "interpolate_images",
     "interpolate_latents",
     "interpolate_run",
     "list_adapters",
+    "load_image_folder",
     "load_adapter",
     "morph_images",
     "morph_runs",
     "pull_adapter",
     "push_adapter",
     "sample_images",
+    "resume_config",
     "save_adapter",
     "save_grid",
     "set_active_adapter",

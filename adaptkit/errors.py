@@ -72,3 +72,19 @@ class HubConnectionError(HubError, ConnectionError):
 
 class UnsafeRepoError(HubError):
     """A Hub repo holds pickles or file names that escape its folder; adaptkit refuses it."""
+
+
+class ConfigError(AdaptkitError, ValueError):
+    """A training setting or config file is invalid."""
+
+
+class DataError(AdaptkitError):
+    """A training image folder is missing, empty, unreadable, or holds unsafe images."""
+
+
+class TrainingError(AdaptkitError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class TrainingInterrupted(AdaptkitError):
+    """Training was stopped by the user; a checkpoint to resume from was saved."""
