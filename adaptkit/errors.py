@@ -36,3 +36,15 @@ class BaseMismatchError(CheckpointError):
 
 class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
+
+
+class ImageFolderError(AdaptkitError):
+    """An image folder is missing, empty, or holds an image that cannot be read."""
+
+
+class WeightsNotFoundError(AdaptkitError, FileNotFoundError):
+    """Pretrained weights (Inception, AlexNet, an embedded network) are not available locally."""
+
+
+class EvaluationError(AdaptkitError, ValueError):
+    """The inputs of a metric are unusable (too few images, degenerate real features, …)."""

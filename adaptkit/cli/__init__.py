@@ -42,3 +42,4 @@ def main() -> None:
 
 
 from . import info  # noqa: E402,F401  (registers the commands)
+from . import evaluate  # noqa: E402,F401

@@ -1,0 +1,41 @@
+"""Kernel MMD with a Gaussian kernel, as the BSA paper reports it (the GAN-Metrics recipe)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import EvaluationError
+
+
+def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise squared L2 distances (len(a), len(b)), in float64, clamped at 0 (rounding)."""
+    a, b = a.double(), b.double()
+    d = a.square().sum(1, keepdim=True) + b.square().sum(1) - 2 * a @ b.T
+    return d.clamp_min(0)
+
+
+def kmmd(generated: torch.Tensor, real: torch.Tensor, *, sigma: float = 1.0) -> float:
+    """Gaussian-kernel MMD between feature sets (N, D) and (M, D); 0 for identical sets.
+
+    Bandwidth rule (Xu et al. 2018, GAN-Metrics; ``../shared/docs/METHODS.md``): with ``d`` the
+    squared L2 distances, ``k(d) = exp(-d / (2 σ² · mean(d_real,real)))``, where the mean runs
+    over all M² real-real pairs, the zero diagonal included. The result is
+    ``sqrt(max(mean Kxx + mean Kyy − 2 mean Kxy, 0))`` with every mean over all pairs, diagonal
+    terms (k = 1) included: the biased V-statistic, as in GAN-Metrics. It therefore does not
+    reach 0 for two different samples of the same distribution; compare values computed with the
+    same set sizes.
+    """
+    if generated.dim() != 2 or real.dim() != 2 or generated.shape[1] != real.shape[1]:
+        raise EvaluationError(f"kmmd needs two (N, D) feature sets of one D, got "
+                              f"{tuple(generated.shape)} and {tuple(real.shape)}")
+    if sigma <= 0:
+        raise EvaluationError(f"kmmd bandwidth sigma must be positive, got {sigma}")
+    d_rr = squared_distances(real, real)
+    scale = 2 * sigma**2 * d_rr.mean()
+    if scale <= 0:
+        raise EvaluationError("kmmd needs at least two distinct real images (all real features are equal)")
+    k_rr = torch.exp(-d_rr / scale).mean()
+    k_gg = torch.exp(-squared_distances(generated, generated) / scale).mean()
+    k_rg = torch.exp(-squared_distances(real, generated) / scale).mean()
+    return math.sqrt(max(float(k_rr + k_gg - 2 * k_rg), 0.0))
