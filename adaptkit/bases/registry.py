@@ -1,0 +1,85 @@
+"""The base registry: ``adaptkit.bases`` entry points, and ``python:module:factory`` specs."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core.context import CallSpec
+from ..core.handle import resolve_call_spec
+from ..core.registry import PluginInfo, Registry
+from ..errors import AdaptkitError
+from .base import Base
+from .resolve import PREFIX, import_object
+
+BASES = Registry("adaptkit.bases", "base")
+
+
+def _probe(generator: nn.Module, latent_dim: int, num_classes: int | None) -> torch.Tensor:
+    device = next(iter(generator.parameters()), torch.empty(0)).device
+    z = torch.zeros(1, latent_dim, device=device)
+    with torch.no_grad():
+        try:
+            return generator(z) if num_classes is None else generator(z, torch.zeros(1, dtype=torch.long, device=device))
+        except Exception as exc:
+            raise AdaptkitError(
+                f"calling {type(generator).__name__} with a latent of size {latent_dim}"
+                f"{' and a class id' if num_classes is not None else ''} failed ({type(exc).__name__}: {exc}); "
+                "check --latent-dim / --num-classes"
+            ) from None
+
+
+def wrap_generator(
+    spec: str,
+    generator: nn.Module,
+    *,
+    latent_dim: int | None = None,
+    num_classes: int | None = None,
+) -> Base:
+    """A ``Base`` for a plain generator module, its sizes inferred from attributes and one dry call."""
+    call = resolve_call_spec(generator, CallSpec(latent_dim=latent_dim, num_classes=num_classes))
+    if call.latent_dim is None:
+        raise AdaptkitError(f"cannot infer the latent size of {spec}: pass --latent-dim")
+    generator.eval()
+    out = _probe(generator, call.latent_dim, call.num_classes)
+    if out.dim() != 4 or out.shape[-1] != out.shape[-2]:
+        raise AdaptkitError(f"{spec} returned shape {tuple(out.shape)}; expected square images (B, C, H, W)")
+    return Base(
+        id=spec,
+        generator=generator,
+        latent_dim=call.latent_dim,
+        resolution=out.shape[-1],
+        channels=out.shape[1],
+        num_classes=call.num_classes,
+        call=call,
+    )
+
+
+def load_base(
+    spec: str,
+    *,
+    latent_dim: int | None = None,
+    num_classes: int | None = None,
+    device: torch.device | str | None = None,
+) -> Base:
+    """A registered base by name, or ``python:package.module:factory`` (returning a ``Base`` or a
+    generator module). ``latent_dim``/``num_classes`` override what cannot be inferred."""
+    if spec.startswith(PREFIX):
+        factory = import_object(spec[len(PREFIX):])
+        made = factory() if callable(factory) and not isinstance(factory, nn.Module) else factory
+    else:
+        made = BASES.get(spec)()
+    if isinstance(made, nn.Module):
+        made = wrap_generator(spec, made, latent_dim=latent_dim, num_classes=num_classes)
+    if not isinstance(made, Base):
+        raise AdaptkitError(f"{spec} gave {type(made).__name__}, not an adaptkit Base or nn.Module")
+    if latent_dim is not None and latent_dim != made.latent_dim:
+        raise AdaptkitError(f"base {spec} takes latents of size {made.latent_dim}, not {latent_dim}")
+    made.generator.eval()
+    for p in made.generator.parameters():
+        p.requires_grad_(False)
+    return made.to(device) if device is not None else made
+
+
+def list_bases() -> list[PluginInfo]:
+    """Every registered base, its distribution, and any load error."""
+    return BASES.info()

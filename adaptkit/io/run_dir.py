@@ -1,0 +1,92 @@
+"""A fit run folder: the adapter checkpoint plus the learned latents, pictures, log and summary."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..bases import Base, load_base
+from ..core.handle import AdapterHandle
+from ..errors import CheckpointError
+from .atomic import atomic_path
+from .checkpoint import load_adapter, read_adapter_config
+
+LATENTS_NAME = "latents.safetensors"
+SAMPLES_PNG = "samples.png"
+RECONSTRUCTIONS_PNG = "reconstructions.png"
+INTERPOLATION_PNG = "interpolation.png"
+LOSS_PNG = "loss.png"
+LOG_CSV = "log.csv"
+SUMMARY_JSON = "summary.json"
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
+    """Write the per-image latents (N, d) and, for conditional bases, their class ids (N,)."""
+    tensors = {"latents": latents.detach().cpu().contiguous()}
+    if labels is not None:
+        tensors["labels"] = labels.detach().cpu().to(torch.int64).contiguous()
+    with atomic_path(Path(folder) / LATENTS_NAME) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_latents(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor | None]:
+    file = Path(folder) / LATENTS_NAME
+    if not file.is_file():
+        raise CheckpointError(f"{folder} has no {LATENTS_NAME} (is it an `adaptkit fit` run folder?)")
+    try:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    if "latents" not in tensors:
+        raise CheckpointError(f"{file} holds no 'latents' tensor")
+    return tensors["latents"], tensors.get("labels")
+
+
+@dataclass
+class Run:
+    """A loaded run: the base with the adapter attached, and the learned latents."""
+
+    folder: Path
+    base: Base
+    handle: AdapterHandle
+    latents: torch.Tensor | None
+    labels: torch.Tensor | None
+    config: dict[str, Any]
+
+
+def base_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``load_base`` keyword arguments a run recorded (for bases that need them)."""
+    return dict(config.get("metadata", {}).get("base_options", {}))
+
+
+def load_run(
+    folder: str | os.PathLike,
+    *,
+    base: Base | None = None,
+    device: torch.device | str | None = None,
+    name: str | None = None,
+) -> Run:
+    """Load the base a run was made for (unless given), attach its adapter, read its latents.
+
+    Latents are optional (a bare ``save_adapter`` folder has none).
+    """
+    folder = Path(folder)
+    config = read_adapter_config(folder)
+    if base is None:
+        base_id = config["base"].get("id")
+        if not base_id:
+            raise CheckpointError(f"{folder} does not record its base; pass the base explicitly")
+        base = load_base(base_id, device=device, **base_options(config))
+    handle = load_adapter(base.generator, folder, name=name)
+    latents = labels = None
+    if (folder / LATENTS_NAME).is_file():
+        latents, labels = load_latents(folder)
+        latents = latents.to(base.device)
+        labels = labels.to(base.device) if labels is not None else None
+    return Run(folder, base, handle, latents, labels, config)
