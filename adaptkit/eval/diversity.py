@@ -72,7 +72,7 @@ def lpips_distance(net: nn.Module) -> PerceptualDistance:
             x = F.interpolate(x, size=(LPIPS_MIN_SIZE, LPIPS_MIN_SIZE), mode="bilinear", align_corners=False)
         return list(net.net(net.scaling_layer(x)))
 
-    return PerceptualDistance(f"lpips ({net.pnet_type}, v0.1 learned weights)", layers, weights)
+    return PerceptualDistance(f"lpips {net.pnet_type} v0.1", layers, weights)
 
 
 def lpips_alexnet(device: torch.device | str | None = None) -> PerceptualDistance:
@@ -94,7 +94,7 @@ def feature_map_distance(extractor: FeatureExtractor) -> PerceptualDistance:
     """The LPIPS-style distance over ``extractor.feature_maps``, with unit weights."""
     if not extractor.has_feature_maps:
         raise EvaluationError(f"feature extractor {extractor.name} has no feature_maps for an LPIPS-style distance")
-    return PerceptualDistance(f"LPIPS-style over {extractor.name} feature maps (unit weights)",
+    return PerceptualDistance(f"feature maps of {extractor.name}, unit weights",
                               extractor.feature_maps)
 
 

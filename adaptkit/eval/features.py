@@ -41,6 +41,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsNotFoundError(f"cannot read weights from {path}: {exc}") from None
 
 
+def check_feature_sets(generated: torch.Tensor, real: torch.Tensor, metric: str, *, min_rows: int = 1) -> None:
+    """Both sets must be (N, D) with one D and at least ``min_rows`` rows, or ``metric`` is refused."""
+    if generated.dim() != 2 or real.dim() != 2 or generated.shape[1] != real.shape[1]:
+        raise EvaluationError(f"{metric} needs two (N, D) feature sets of one D, got "
+                              f"{tuple(generated.shape)} and {tuple(real.shape)}")
+    if len(generated) < min_rows or len(real) < min_rows:
+        raise EvaluationError(f"{metric} needs at least {min_rows} generated and {min_rows} real images")
+
+
 def resize_and_convert(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
     """``images`` (N, 1|3, H, W) in [-1, 1] → (N, channels, resolution, resolution) in [-1, 1]."""
     if images.dim() != 4 or images.shape[1] not in (1, 3):
@@ -136,7 +145,7 @@ def load_inception(weights: str | os.PathLike | None = None) -> FeatureExtractor
         raise WeightsNotFoundError(
             f"Inception-v3 weights not found at {path}: copy torchvision's {path.name} there "
             f"(or pass its path), or use the embedded extractor")
-    return FeatureExtractor("inception-v3 (torchvision IMAGENET1K_V1, 2048-d pool)",
+    return FeatureExtractor("inception-v3 (torchvision IMAGENET1K_V1, 2048-d)",
                             InceptionFeatures(read_state_dict(path)), resolution=299, channels=3)
 
 
@@ -147,7 +156,7 @@ def load_embedded_extractor() -> FeatureExtractor:
     network, meta = load_features32()
     network.requires_grad_(False)
     dim = meta["model"]["feature_dim"]
-    return FeatureExtractor(f"features32 (embedded glyph classifier, {dim}-d)", network, resolution=32, channels=1)
+    return FeatureExtractor(f"features32 (embedded, {dim}-d)", network, resolution=32, channels=1)
 
 
 def load_feature_extractor(

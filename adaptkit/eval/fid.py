@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import EvaluationError
+from .features import check_feature_sets
 
 
 class GivenFeatures(nn.Module):
@@ -27,11 +27,7 @@ def frechet_distance(generated: torch.Tensor, real: torch.Tensor) -> float:
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    if generated.dim() != 2 or real.dim() != 2 or generated.shape[1] != real.shape[1]:
-        raise EvaluationError(f"the Fréchet distance needs two (N, D) feature sets of one D, got "
-                              f"{tuple(generated.shape)} and {tuple(real.shape)}")
-    if len(generated) < 2 or len(real) < 2:
-        raise EvaluationError("the Fréchet distance needs at least two generated and two real images")
+    check_feature_sets(generated, real, "the Fréchet distance", min_rows=2)
     metric = FrechetInceptionDistance(feature=GivenFeatures(real.shape[1]), reset_real_features=True)
     metric.update(real.double(), real=True)
     metric.update(generated.double(), real=False)

@@ -6,6 +6,7 @@ import math
 import torch
 
 from ..errors import EvaluationError
+from .features import check_feature_sets
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -26,9 +27,7 @@ def kmmd(generated: torch.Tensor, real: torch.Tensor, *, sigma: float = 1.0) -> 
     reach 0 for two different samples of the same distribution; compare values computed with the
     same set sizes.
     """
-    if generated.dim() != 2 or real.dim() != 2 or generated.shape[1] != real.shape[1]:
-        raise EvaluationError(f"kmmd needs two (N, D) feature sets of one D, got "
-                              f"{tuple(generated.shape)} and {tuple(real.shape)}")
+    check_feature_sets(generated, real, "kmmd")
     if sigma <= 0:
         raise EvaluationError(f"kmmd bandwidth sigma must be positive, got {sigma}")
     d_rr = squared_distances(real, real)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import EvaluationError
+from .features import check_feature_sets
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,7 @@ def mean_variance(generated: torch.Tensor, real: torch.Tensor, *, rel_tol: float
     A real dimension counts as zero-variance (and is skipped) when its variance is at most
     ``rel_tol`` times the largest real variance; the result says how many dimensions were used.
     """
-    if generated.dim() != 2 or real.dim() != 2 or generated.shape[1] != real.shape[1]:
-        raise EvaluationError(f"mean variance needs two (N, D) feature sets of one D, got "
-                              f"{tuple(generated.shape)} and {tuple(real.shape)}")
-    if len(generated) < 2 or len(real) < 2:
-        raise EvaluationError("mean variance needs at least two generated and two real images")
+    check_feature_sets(generated, real, "mean variance", min_rows=2)
     var_gen, var_real = generated.double().var(0), real.double().var(0)
     used = var_real > rel_tol * var_real.max()
     if not bool(used.any()):

@@ -51,16 +51,16 @@ class EvalReport:
     def table(self) -> Table:
         """A rich table: one row per metric, with which direction is better."""
         table = Table(title=f"{self.n_generated} generated vs. {self.n_real} real images",
-                      caption=f"features: {self.extractor}", caption_justify="left")
-        for col, justify in (("metric", "left"), ("value", "right"), ("better", "left"), ("how", "left")):
+                      caption=f"features: {self.extractor}; LPIPS: {self.lpips_distance}",
+                      caption_justify="left")
+        for col, justify in (("metric", "left"), ("value", "right"), ("better", "left"), ("details", "left")):
             table.add_column(col, justify=justify)
-        table.add_row("KMMD", f"{self.kmmd:.4f}", "lower", f"Gaussian kernel, σ = {self.kmmd_sigma:g}, "
-                      "bandwidth 2σ²·mean real sq. distance")
-        table.add_row("mean variance", f"{self.mean_variance:.4f}", "≈ 1 (low = collapse)",
-                      f"var(gen)/var(real) over {self.mean_variance_dims} of {self.feature_dim} dims")
-        table.add_row("FID", f"{self.fid:.3f}", "lower", "torchmetrics, on the features above")
-        table.add_row("LPIPS diversity", f"{self.lpips_diversity:.4f}", f"≈ real ({self.lpips_diversity_real:.4f})",
-                      f"{self.lpips_distance}, all pairs of {self.lpips_images} images")
+        table.add_row("KMMD", f"{self.kmmd:.4f}", "lower", f"Gaussian, σ = {self.kmmd_sigma:g}")
+        table.add_row("mean variance", f"{self.mean_variance:.4f}", "≈ 1 (low: collapse)",
+                      f"{self.mean_variance_dims}/{self.feature_dim} dims")
+        table.add_row("FID", f"{self.fid:.3f}", "lower", f"{self.feature_dim}-d features")
+        table.add_row("LPIPS diversity", f"{self.lpips_diversity:.4f}", f"≈ real: {self.lpips_diversity_real:.4f}",
+                      f"pairs of {self.lpips_images} images")
         return table
 
 
