@@ -82,6 +82,16 @@ def test_kmmd_matches_a_hand_computation():
     assert kmmd(generated, real, sigma=2.0) == pytest.approx(expected, rel=1e-12)
 
 
+def test_kmmd_of_sets_larger_than_one_block_equals_the_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    real, generated = torch.randn(1100, 3, generator=g), torch.randn(1030, 3, generator=g) + 0.2
+    d = lambda a, b: torch.cdist(a.double(), b.double()).square()  # noqa: E731
+    scale = 2 * d(real, real).mean()
+    k = lambda a, b: torch.exp(-d(a, b) / scale).mean()  # noqa: E731
+    expected = math.sqrt(k(real, real) + k(generated, generated) - 2 * k(real, generated))
+    assert kmmd(generated, real) == pytest.approx(expected, rel=1e-6)
+
+
 def test_kmmd_is_zero_for_identical_sets_and_grows_with_a_shift():
     x = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
     assert kmmd(x, x) == 0.0

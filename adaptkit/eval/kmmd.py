@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -14,6 +15,14 @@ def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = a.double(), b.double()
     d = a.square().sum(1, keepdim=True) + b.square().sum(1) - 2 * a @ b.T
     return d.clamp_min(0)
+
+
+def _mean_over_pairs(
+    a: torch.Tensor, b: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], rows: int = 1024,
+) -> float:
+    """mean(fn(squared_distances(a, b))), in row blocks so large sets need little memory."""
+    total = sum(float(fn(squared_distances(a[i:i + rows], b)).sum()) for i in range(0, len(a), rows))
+    return total / (len(a) * len(b))
 
 
 def kmmd(generated: torch.Tensor, real: torch.Tensor, *, sigma: float = 1.0) -> float:
@@ -30,11 +39,14 @@ def kmmd(generated: torch.Tensor, real: torch.Tensor, *, sigma: float = 1.0) -> 
     check_feature_sets(generated, real, "kmmd")
     if sigma <= 0:
         raise EvaluationError(f"kmmd bandwidth sigma must be positive, got {sigma}")
-    d_rr = squared_distances(real, real)
-    scale = 2 * sigma**2 * d_rr.mean()
+    scale = 2 * sigma**2 * _mean_over_pairs(real, real, lambda d: d)
     if scale <= 0:
         raise EvaluationError("kmmd needs at least two distinct real images (all real features are equal)")
-    k_rr = torch.exp(-d_rr / scale).mean()
-    k_gg = torch.exp(-squared_distances(generated, generated) / scale).mean()
-    k_rg = torch.exp(-squared_distances(real, generated) / scale).mean()
-    return math.sqrt(max(float(k_rr + k_gg - 2 * k_rg), 0.0))
+
+    def kernel(d: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-d / scale)
+
+    k_rr = _mean_over_pairs(real, real, kernel)
+    k_gg = _mean_over_pairs(generated, generated, kernel)
+    k_rg = _mean_over_pairs(real, generated, kernel)
+    return math.sqrt(max(k_rr + k_gg - 2 * k_rg, 0.0))

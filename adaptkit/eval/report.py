@@ -14,7 +14,7 @@ from rich.table import Table
 from ..errors import EvaluationError
 from ..io.atomic import write_json
 from .diversity import load_perceptual_distance, pairwise_diversity
-from .features import FeatureExtractor, load_embedded_extractor, load_feature_extractor
+from .features import FeatureExtractor, load_feature_extractor
 from .fid import frechet_distance
 from .kmmd import kmmd
 from .mean_variance import mean_variance
@@ -109,7 +109,8 @@ def evaluate(
     if isinstance(extractor, str):
         extractor, note = load_feature_extractor(extractor, inception_weights=inception_weights, device=device)
         notes += [note] if note else []
-    distance = load_perceptual_distance(diversity, extractor, fallback=load_embedded_extractor)
+    distance = load_perceptual_distance(
+        diversity, extractor, fallback=lambda: load_feature_extractor("embedded", device=device)[0])
 
     with Progress(transient=True) if progress else nullcontext() as bar:
         def advance(description: str, total: int) -> Callable[[int], None] | None:
