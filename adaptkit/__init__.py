@@ -20,15 +20,21 @@ from .errors import (
     CallContextError,
     CheckpointError,
     EvaluationError,
+    HubAuthError,
+    HubConnectionError,
+    HubError,
+    HubNotFoundError,
     ImageFolderError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    UnsafeRepoError,
     WeightsNotFoundError,
 )
 from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
 from .io.checkpoint import load_adapter, save_adapter
+from .io.hub import PushResult, pull_adapter, push_adapter
 from .io.images import read_image_folder
 
 __all__ = [
@@ -45,12 +51,18 @@ __all__ = [
     "EvalReport",
     "EvaluationError",
     "FeatureExtractor",
+    "HubAuthError",
+    "HubConnectionError",
+    "HubError",
+    "HubNotFoundError",
     "ImageFolderError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PushResult",
     "TargetSelectionError",
+    "UnsafeRepoError",
     "WeightsNotFoundError",
     "__version__",
     "attach_adapter",
@@ -62,6 +74,8 @@ __all__ = [
     "load_adapter",
     "load_feature_extractor",
     "mean_variance",
+    "pull_adapter",
+    "push_adapter",
     "read_image_folder",
     "save_adapter",
     "set_active_adapter",

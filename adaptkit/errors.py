@@ -38,6 +38,26 @@ class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
 
 
+class HubError(AdaptkitError):
+    """Talking to the Hugging Face Hub failed (server error, invalid repo id)."""
+
+
+class HubNotFoundError(HubError, LookupError):
+    """The Hub repo, or the revision in it, does not exist (or is not visible to this token)."""
+
+
+class HubAuthError(HubError, PermissionError):
+    """The Hub wants a token, rejected the token, or the token lacks the permission."""
+
+
+class HubConnectionError(HubError, ConnectionError):
+    """The Hub cannot be reached, or offline mode is on and the cache lacks the adapter."""
+
+
+class UnsafeRepoError(HubError):
+    """A Hub repo holds pickles or file names that escape its folder; adaptkit refuses it."""
+
+
 class ImageFolderError(AdaptkitError):
     """An image folder is missing, empty, or holds an image that cannot be read."""
 

@@ -58,6 +58,7 @@ class FilmAdapter(Adapter):
         self.gamma = nn.Parameter(torch.ones(info.channels, **kw))
         self.beta = nn.Parameter(torch.zeros(info.channels, **kw))
         self.channel_last = _channel_last(layer)
+        self._shapes: dict[int, tuple[int, ...]] = {}
         self.deltas = nn.ParameterDict()
         if config.train_conditional:
             for sub, m in _conditional_producers(layer).items():
@@ -86,11 +87,13 @@ class FilmAdapter(Adapter):
             )
 
     def transform(self, layer, args, kwargs, output, ctx):
-        if not isinstance(output, torch.Tensor):
-            raise TargetSelectionError(f"{self.info.path} returns {type(output).__name__}, not a tensor")
-        gamma, beta = self.gamma.to(output.dtype), self.beta.to(output.dtype)
+        gamma, beta = self.gamma, self.beta
+        if gamma.dtype != output.dtype:
+            gamma, beta = gamma.to(output.dtype), beta.to(output.dtype)
         if not self.channel_last:
-            shape = (-1,) + (1,) * (output.dim() - 2)
+            shape = self._shapes.get(output.dim()) or self._shapes.setdefault(
+                output.dim(), (-1,) + (1,) * (output.dim() - 2)
+            )
             gamma, beta = gamma.view(shape), beta.view(shape)
         return torch.addcmul(beta, output, gamma)
 

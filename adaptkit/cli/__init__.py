@@ -42,4 +42,5 @@ def main() -> None:
 
 
 from . import info  # noqa: E402,F401  (registers the commands)
+from . import hub  # noqa: E402,F401
 from . import evaluate  # noqa: E402,F401

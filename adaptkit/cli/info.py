@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..bases.resolve import load_generator
-from ..core import attach_adapter, list_adapters
+from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
+from ..io.checkpoint import load_adapter
 from . import cli
 
 console = Console(highlight=False)
@@ -27,25 +28,37 @@ def adapters_command() -> None:
 @cli.command("inspect")
 @click.argument("base")
 @click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
-def inspect_command(base: str, adapters: tuple[str, ...]) -> None:
+@click.option("--load", "load_dir", type=click.Path(), help="Show a saved adapter folder instead (checked against BASE).")
+def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) -> None:
     """Show the layers each adapter would attach to on BASE and its parameter count.
 
     BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
     """
     model = load_generator(base)
-    names = list(adapters) or sorted({r.name for r in list_adapters() if not r.error})
+    classes = [adapter_class(a) for a in adapters or sorted({r.name for r in list_adapters() if not r.error})]
+    loaded = load_adapter(model, load_dir, name="inspect") if load_dir is not None else None
     total_base = sum(p.numel() for p in model.parameters())
     console.print(f"base [bold]{type(model).__name__}[/]: {total_base:,} parameters")
-    for name in names:
-        handle = attach_adapter(model, name, name=f"inspect-{name}")
-        try:
-            table = Table(title=f"{name}: {len(handle.targets)} target layers, {handle.num_parameters():,} parameters "
-                          f"({100 * handle.num_parameters() / max(total_base, 1):.3f}% of the base)")
-            table.add_column("layer")
-            table.add_column("type")
-            table.add_column("parameters", justify="right")
-            for (path, layer, _), count in zip(handle.layers(), handle.parameter_counts().values()):
-                table.add_row(path, type(layer).__name__, f"{count:,}")
-            console.print(table)
-        finally:
-            handle.detach()
+    if loaded is not None:
+        _show(loaded, total_base)
+        return
+    for cls in dict.fromkeys(classes):  # aliases (bsa/film) name one class: show it once
+        _show(attach_adapter(model, cls, name=f"inspect-{cls.name}"), total_base)
+
+
+def _show(handle: AdapterHandle, total_base: int) -> None:
+    """Print one handle's targets and parameter counts, then detach it."""
+    try:
+        count = handle.num_parameters()
+        table = Table(
+            title=f"{handle.adapter_cls.name}: {len(handle.targets)} target layers, {count:,} parameters "
+            f"({100 * count / max(total_base, 1):.3f}% of the base)"
+        )
+        table.add_column("layer")
+        table.add_column("type")
+        table.add_column("parameters", justify="right")
+        for (path, layer, _), n in zip(handle.layers(), handle.parameter_counts().values()):
+            table.add_row(path, type(layer).__name__, f"{n:,}")
+        console.print(table)
+    finally:
+        handle.detach()

@@ -94,7 +94,7 @@ class AdapterHandle(nn.Module):
         call: CallSpec,
     ) -> None:
         super().__init__()
-        self._base_ref = weakref.ref(model)
+        self._base = [model]  # a plain list: referenced, never registered as a sub-module
         self.adapter_cls = adapter_cls
         self.config = config
         self.name = name
@@ -106,19 +106,17 @@ class AdapterHandle(nn.Module):
         self._contexts: list[CallContext] = []
         self._merged: dict[str, dict[str, torch.Tensor]] = {}
         self._disabled = 0
+        self._attached = False
         self.metadata: dict[str, Any] = {}
 
     # --- the base -----------------------------------------------------------------------
     @property
     def base(self) -> nn.Module:
-        model = self._base_ref()
-        if model is None:
-            raise AdaptkitError("the base model of this adapter no longer exists")
-        return model
+        return self._base[0]
 
     @property
     def attached(self) -> bool:
-        return bool(self._hooks)
+        return self._attached
 
     def adapter_for(self, path: str) -> Adapter:
         return self.adapters[_module_key(path)]  # type: ignore[return-value]
@@ -131,7 +129,7 @@ class AdapterHandle(nn.Module):
 
     # --- hooks ---------------------------------------------------------------------------
     def _runs(self) -> bool:
-        return self.active and not self._disabled and not self._merged
+        return self.active and not self._disabled
 
     def _install(self) -> None:
         model = self.base
@@ -199,9 +197,9 @@ class AdapterHandle(nn.Module):
         return self
 
     def merge(self) -> None:
-        """Fold every adapter into the base exactly; hooks then pass through. ``unmerge`` undoes it.
-
-        All targets are checked first: if one cannot be merged, nothing is changed.
+        """Fold every adapter into the base exactly and remove the hooks, so the merged model runs
+        at the base's own speed. ``unmerge`` undoes it. All targets are checked first: if one
+        cannot be merged, nothing is changed.
         """
         if self._merged:
             return
@@ -214,9 +212,9 @@ class AdapterHandle(nn.Module):
             for path, layer, adapter in self.layers():
                 self._merged[path] = {k: v.detach().clone() for k, v in layer.state_dict().items()}
                 adapter.merge(layer)
+        self._uninstall()
 
-    def unmerge(self) -> None:
-        """Restore the base tensors that ``merge`` changed, bit for bit."""
+    def _restore_merged(self) -> None:
         modules = dict(self.base.named_modules())
         with torch.no_grad():
             for path, saved in self._merged.items():
@@ -224,18 +222,29 @@ class AdapterHandle(nn.Module):
                     value.copy_(saved[key])
         self._merged.clear()
 
+    def unmerge(self) -> None:
+        """Restore the base tensors that ``merge`` changed, bit for bit, and re-attach the hooks."""
+        if not self._merged:
+            return
+        self._restore_merged()
+        self._install()
+
     @property
     def merged(self) -> bool:
         return bool(self._merged)
 
-    def detach(self) -> None:
-        """Remove every hook and restore the base exactly as it was before attaching."""
-        if not self._hooks:
-            return
-        self.unmerge()
+    def _uninstall(self) -> None:
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
+
+    def detach(self) -> None:
+        """Remove every hook and restore the base exactly as it was before attaching."""
+        if not self._attached:
+            return
+        self._restore_merged()
+        self._uninstall()
+        self._attached = False
         model = self.base
         state = _STATES.get(model)
         if state is None:
@@ -322,4 +331,5 @@ def attach_adapter(
         other.active = False
     state.handles[name] = handle
     handle._install()
+    handle._attached = True
     return handle

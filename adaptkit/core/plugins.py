@@ -1,6 +1,7 @@
 """The adapter registry: plugins from the ``adaptkit.adapters`` entry-point group."""
 from __future__ import annotations
 
+import functools
 import importlib.metadata as metadata
 
 from ..errors import PluginLoadError
@@ -34,10 +35,15 @@ def list_adapters() -> list[PluginInfo]:
     return ADAPTERS.info(check=_check_adapter)
 
 
+@functools.lru_cache(maxsize=None)
+def _distributions_of(top_level_module: str) -> tuple[str, ...]:
+    # packages_distributions() scans every installed distribution: slow, so once per module name.
+    return tuple(metadata.packages_distributions().get(top_level_module, []))
+
+
 def adapter_distribution(cls: type[Adapter]) -> tuple[str | None, str | None]:
     """The installed distribution (name, version) that provides an adapter class, if any."""
-    top = cls.__module__.split(".")[0]
-    for dist in metadata.packages_distributions().get(top, []):
+    for dist in _distributions_of(cls.__module__.split(".")[0]):
         try:
             return dist, metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -1,1 +1,1 @@
-"""Adapter files on disk (and, later, on the Hub)."""
+"""Adapter files on disk and on the Hugging Face Hub."""

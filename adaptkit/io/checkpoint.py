@@ -16,7 +16,7 @@ from ..core.context import CallSpec
 from ..core.fingerprint import base_signature, describe_differences, fingerprint
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class, adapter_distribution
-from ..errors import BaseMismatchError, CheckpointError
+from ..errors import BaseMismatchError, CheckpointError, HubConnectionError, HubNotFoundError
 from .atomic import atomic_path, write_json
 
 CONFIG_NAME = "adapter_config.json"
@@ -113,18 +113,41 @@ def check_base(config: dict[str, Any], model: nn.Module) -> None:
         raise BaseMismatchError(f"this adapter was made for a different base{made_for}: {shown}")
 
 
+def adapter_folder(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> Path:
+    """A local adapter folder as is; a ``user/name`` that is not a local folder from the Hub."""
+    path = Path(path_or_repo_id)
+    if path.is_dir() or not isinstance(path_or_repo_id, str):
+        if revision is not None:
+            raise CheckpointError(f"revision= is for Hub repo ids, not for the local path {path}")
+        return path
+    from .hub import download_adapter, looks_like_repo_id  # here: hub imports this module
+
+    if not looks_like_repo_id(path_or_repo_id):
+        if revision is not None:
+            raise CheckpointError(f"{path_or_repo_id!r} is not a Hub repo id (user/name) nor a local folder")
+        return path
+    try:
+        return download_adapter(path_or_repo_id, revision=revision)
+    except (HubNotFoundError, HubConnectionError) as exc:
+        raise type(exc)(f"{path_or_repo_id} is not a local folder, and {exc}") from exc
+
+
 def load_adapter(
     model: nn.Module,
-    path: str | os.PathLike,
+    path_or_repo_id: str | os.PathLike,
     *,
+    revision: str | None = None,
     name: str | None = None,
     call: CallSpec | None = None,
 ) -> AdapterHandle:
-    """Attach the adapter saved in folder ``path`` to ``model`` and load its tensors.
+    """Attach the adapter saved in a folder, or in a Hub repo ``user/name``, to ``model``.
 
+    A string that is not an existing folder and looks like ``user/name`` is downloaded through the
+    Hub cache (``revision``: a branch, tag or commit; the cache only when ``HF_HUB_OFFLINE=1``).
     The base is checked against the saved fingerprint first, and the tensors are read before the
     model is touched. ``name`` defaults to the saved name; ``call`` to the saved call spec.
     """
+    path = adapter_folder(path_or_repo_id, revision)
     config = read_adapter_config(path)
     tensors = read_adapter_tensors(path)
     check_base(config, model)

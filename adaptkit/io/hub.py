@@ -1,0 +1,296 @@
+"""Adapters on the Hugging Face Hub: push an adapter folder, download a repo through the Hub cache.
+
+Only adapter files travel: ``adapter_config.json``, ``adapter_model.safetensors``,
+``latents.safetensors``, top-level PNGs and the model card; never base weights or training state.
+A pulled repo is listed first and refused if it holds pickles or names that escape its folder; then
+only its top-level safetensors, JSON, images and README are downloaded. Nothing is executed.
+
+Settings are ``huggingface_hub``'s: ``HF_ENDPOINT``, ``HF_TOKEN`` or the login cache, the Hub
+cache (``HF_HUB_CACHE``) and ``HF_HUB_OFFLINE=1`` (use the cache only). ``HF_ENDPOINT`` and
+``HF_HUB_OFFLINE`` are read at each call.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+import httpx2
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    constants,
+    get_cached_repo_tree,
+    get_token,
+    hf_hub_download,
+    snapshot_download,
+)
+from huggingface_hub.errors import (
+    CachedRepoTreeNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from torch import nn
+
+from .. import __version__
+from ..errors import (
+    AdaptkitError,
+    CheckpointError,
+    HubAuthError,
+    HubConnectionError,
+    HubError,
+    HubNotFoundError,
+    UnsafeRepoError,
+)
+from .atomic import atomic_path
+from .card import CARD_NAME, build_card, is_generated_card
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, check_base, read_adapter_config, read_adapter_tensors
+
+LATENTS_NAME = "latents.safetensors"
+RUN_IMAGES = ("samples.png", "reconstructions.png", "interpolation.png", "loss.png")
+# Files a fit run writes: removed from the Hub by a push whose folder no longer has them, so a repo
+# never mixes two adapters' files.
+RUN_FILES = frozenset({LATENTS_NAME, *RUN_IMAGES})
+DOWNLOADED_SUFFIXES = (".safetensors", ".json", ".png", ".jpg", ".jpeg", ".webp", ".gif")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]*")  # no glob characters, no separators
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_OFFLINE_PUSH = "HF_HUB_OFFLINE is set: pushing needs the network (unset HF_HUB_OFFLINE)"
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
+
+
+def is_offline() -> bool:
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def looks_like_repo_id(value: object) -> bool:
+    """A ``str`` of the form ``user/name`` (the caller checks it is not a local folder first)."""
+    return isinstance(value, str) and bool(_REPO_ID.fullmatch(value)) and ".." not in value
+
+
+@dataclass(frozen=True)
+class PushResult:
+    url: str  # the repo's page (the branch's, with a revision)
+    commit: str
+    uploaded: list[str]
+    deleted: list[str]
+    card: str  # "generated", "yours" (DIR's edited README.md) or "kept" (the Hub's edited card)
+
+
+def push_adapter(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    overwrite_card: bool = False,
+    license: str = "other",
+    token: str | None = None,
+) -> PushResult:
+    """Upload the adapter in ``folder`` to the model repo ``repo_id`` (created if needed) in one commit.
+
+    ``revision`` is a branch, created from ``main`` if needed. The card is generated, except that a
+    ``README.md`` edited in ``folder`` is uploaded as is, and one edited on the Hub is kept; with
+    ``overwrite_card`` it is always regenerated. The folder is only written after a successful push
+    (a generated card is saved there as ``README.md``, never over an edited one).
+    """
+    folder = Path(folder)
+    config = read_adapter_config(folder)
+    read_adapter_tensors(folder)  # a corrupt file never leaves the machine
+    names = [n for n in (CONFIG_NAME, WEIGHTS_NAME, LATENTS_NAME) if (folder / n).is_file()]
+    names += sorted(p.name for p in folder.glob("*.png") if p.is_file())
+    local_card = (folder / CARD_NAME).read_text(encoding="utf-8") if (folder / CARD_NAME).is_file() else None
+    local_edited = local_card is not None and not is_generated_card(local_card)
+    if local_edited and not overwrite_card:
+        card, kind = local_card, "yours"
+    else:
+        images = [n for n in names if n.endswith(".png")]
+        card = build_card(folder, config, repo_id, images=images, revision=revision, license=license)
+        kind = "generated"
+    endpoint = hub_endpoint()
+    api = HfApi(endpoint=endpoint, token=token, library_name="adaptkit", library_version=__version__)
+    if is_offline():
+        raise HubConnectionError(_OFFLINE_PUSH)
+    with hub_errors(repo_id, revision, token, pushing=True):
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        remote = set(api.list_repo_files(repo_id, revision=revision))
+        if CARD_NAME in remote and kind == "generated" and not overwrite_card:
+            path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
+            hub_card = Path(path).read_text(encoding="utf-8")
+            if hub_card != card and not is_generated_card(hub_card):
+                card, kind = None, "kept"
+        operations = [CommitOperationAdd(n, str(folder / n)) for n in names]
+        if card is not None:
+            operations.append(CommitOperationAdd(CARD_NAME, card.encode()))
+        stale = sorted((remote & RUN_FILES) - set(names))
+        operations += [CommitOperationDelete(n) for n in stale]
+        message = commit_message or f"Upload {config.get('adapter', 'adapter')} adapter with adaptkit {__version__}"
+        info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+    if kind == "generated" and not local_edited:
+        with atomic_path(folder / CARD_NAME) as tmp:
+            tmp.write_text(card, encoding="utf-8")
+    uploaded = names + ([CARD_NAME] if card is not None else [])
+    page = f"{url}/tree/{revision}" if revision else str(url)
+    return PushResult(url=page, commit=info.oid, uploaded=uploaded, deleted=stale, card=kind)
+
+
+def check_repo_files(repo_id: str, names: list[str]) -> list[str]:
+    """Refuse a repo with pickles or unsafe names; return the top-level files worth downloading."""
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or "\\" in name or ".." in parts or any(ord(c) < 32 for c in name):
+            raise UnsafeRepoError(f"refusing {repo_id}: it contains a file name that escapes the folder ({name!r})")
+    pickles = [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise UnsafeRepoError(
+            f"refusing {repo_id}: it contains pickle files ({', '.join(pickles[:3])}), which can run code when "
+            "loaded; adaptkit adapters are safetensors + JSON only"
+        )
+    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if n not in names]
+    if missing:
+        raise CheckpointError(f"{repo_id} is not an adaptkit adapter: it has no {' or '.join(missing)}")
+    return [
+        n for n in names
+        if _PLAIN_NAME.fullmatch(n) and (n.lower().endswith(DOWNLOADED_SUFFIXES) or n == CARD_NAME)
+    ]
+
+
+def download_adapter(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
+    """The adapter of Hub repo ``repo_id`` as a folder in the Hub cache (the cache only, offline)."""
+    endpoint = hub_endpoint()
+    offline = is_offline()
+    with hub_errors(repo_id, revision, token, pushing=False):
+        if offline:
+            names = [f.path for f in get_cached_repo_tree(repo_id, revision=revision)]
+        else:
+            info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision)
+            names = [s.rfilename for s in info.siblings or []]
+        wanted = check_repo_files(repo_id, names)
+        folder = Path(snapshot_download(
+            repo_id, revision=revision, allow_patterns=wanted, endpoint=endpoint, token=token,
+            local_files_only=offline, library_name="adaptkit", library_version=__version__,
+        ))
+    try:
+        read_adapter_config(folder)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{repo_id} is not a usable adaptkit adapter: {exc}") from None
+    return folder
+
+
+def pull_adapter(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    out: str | os.PathLike | None = None,
+    model: nn.Module | None = None,
+    token: str | None = None,
+) -> Path:
+    """Download ``repo_id``'s adapter and return the folder holding it: the Hub cache's, or ``out``
+    (new, empty, or an adapter folder, whose files are replaced). With ``model``, an adapter made
+    for another base is refused before anything is written."""
+    snapshot = download_adapter(repo_id, revision=revision, token=token)
+    if model is not None:
+        check_base(read_adapter_config(snapshot), model)
+    if out is None:
+        return snapshot
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            read_adapter_config(out)
+        except CheckpointError:
+            raise CheckpointError(
+                f"{out} is not empty and not an adapter folder: give a new or empty folder"
+            ) from None
+    for file in sorted(snapshot.iterdir()):
+        if file.is_file():
+            with atomic_path(out / file.name) as tmp:
+                shutil.copyfile(file, tmp)
+    return out
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The Hub client wraps an HTTP or network error in ``LocalEntryNotFoundError`` when it then
+    finds nothing in the cache: the wrapped error says what went wrong."""
+    while isinstance(exc, LocalEntryNotFoundError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+@contextmanager
+def hub_errors(repo_id: str, revision: str | None, token: str | None, *, pushing: bool) -> Iterator[None]:
+    """Turn the Hub client's exceptions into one-line adaptkit errors."""
+    try:
+        yield
+    except AdaptkitError:
+        raise
+    except Exception as raw:
+        exc = _root_cause(raw)
+        endpoint = hub_endpoint()
+        authed = bool(token or get_token())
+        where = f"{repo_id}" + (f" (revision {revision})" if revision else "")
+        offline_hint = "" if pushing else "; to use the copy in the Hub cache, set HF_HUB_OFFLINE=1"
+        if isinstance(exc, GatedRepoError):
+            error: Exception = HubAuthError(
+                f"{repo_id} is gated: accept its conditions on the Hub, then log in (`hf auth login` or HF_TOKEN)"
+            )
+        elif isinstance(exc, RepositoryNotFoundError):
+            hint = ("check the name; a private repo is only visible to tokens with access" if authed
+                    else "check the name; if it is private, log in with `hf auth login` or set HF_TOKEN")
+            error = HubNotFoundError(f"repo {repo_id} not found on {endpoint} ({hint})")
+        elif isinstance(exc, RevisionNotFoundError):
+            error = HubNotFoundError(f"revision {revision!r} not found in {repo_id} on {endpoint}")
+        elif isinstance(exc, (OfflineModeIsEnabled, CachedRepoTreeNotFoundError, LocalEntryNotFoundError)):
+            if pushing:
+                error = HubConnectionError(_OFFLINE_PUSH)
+            elif is_offline():
+                error = HubConnectionError(
+                    f"{where} is not in the Hub cache and HF_HUB_OFFLINE is set: pull it once while online"
+                )
+            else:
+                error = HubConnectionError(f"cannot download {where} from {endpoint}: {exc}".splitlines()[0])
+        elif isinstance(exc, HfHubHTTPError) and exc.response is not None:
+            status = exc.response.status_code
+            if status == 401:
+                error = HubAuthError(
+                    f"{endpoint} rejected your token (invalid or expired): log in again with `hf auth login` "
+                    "or set HF_TOKEN" if authed else
+                    f"{endpoint} needs a token for {repo_id}: log in with `hf auth login` or set HF_TOKEN"
+                )
+            elif status == 403:
+                access = "write" if pushing else "read"
+                error = HubAuthError(f"your token may not {access} {repo_id} on {endpoint} (it needs {access} access)")
+            elif status >= 500:
+                error = HubError(f"the Hub at {endpoint} failed (HTTP {status}) on {where}: try again later"
+                                 + offline_hint)
+            else:
+                detail = exc.server_message or str(exc).strip().splitlines()[0]
+                error = HubError(f"the Hub at {endpoint} refused the request on {where} (HTTP {status}: {detail})")
+        elif isinstance(exc, ValueError) and str(exc).startswith("Invalid metadata in README.md"):
+            detail = " ".join(str(exc).split())
+            error = HubError(f"the Hub refused the model card's metadata (nothing was uploaded): {detail}")
+        elif isinstance(exc, httpx2.TransportError):
+            error = HubConnectionError(f"cannot reach the Hub at {endpoint} ({type(exc).__name__}: {exc})"
+                                       + offline_hint)
+        elif isinstance(exc, HFValidationError):
+            error = HubError(f"{repo_id!r} is not a valid repo id (expected user/name): {exc}")
+        else:
+            raise
+        raise error from raw

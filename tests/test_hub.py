@@ -1,0 +1,418 @@
+"""Sharing adapters on the Hub: the real huggingface_hub client against the small server in hub_server.py."""
+import itertools
+import json
+import shutil
+import socket
+
+import pytest
+import torch
+from click.testing import CliRunner
+from huggingface_hub import ModelCard, constants
+from PIL import Image
+from safetensors.torch import save_file
+
+from adaptkit import (
+    BaseMismatchError,
+    CheckpointError,
+    HubAuthError,
+    HubConnectionError,
+    HubNotFoundError,
+    UnsafeRepoError,
+    attach_adapter,
+    load_adapter,
+    pull_adapter,
+    push_adapter,
+    save_adapter,
+)
+from adaptkit.cli import cli
+from adaptkit.io.card import is_generated_card
+from hub_server import FakeHub
+from models import tiny_cond_generator
+from test_attach import perturb
+
+TOKENS = {"alice-write": ("alice", True), "alice-read": ("alice", False), "bob-write": ("bob", True)}
+ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "latents.safetensors", "samples.png", "loss.png"}
+COMMAND = "adaptkit fit --adapter bsa --data ../shared/data/faces --out runs/faces"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def hub():
+    server = FakeHub(TOKENS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def hub_env(hub, tmp_path, monkeypatch):
+    """Point the client at the test server, with a fresh cache and no login of the machine's."""
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_TOKEN", "alice-write")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-token"))
+    hub.fail.clear()
+    yield
+    hub.fail.clear()
+
+
+@pytest.fixture
+def repo_id():
+    return f"alice/adapter-{next(_names)}"
+
+
+def fresh_cache(tmp_path, monkeypatch, name="second-cache"):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / name))
+
+
+def make_run(folder, cond_inputs, seed=0, **save_kw):
+    """A fit-like run folder: adapter files plus things that must never be uploaded."""
+    model = tiny_cond_generator()
+    handle = attach_adapter(model, "bsa", train_conditional=True)
+    torch.manual_seed(seed)
+    perturb(handle)
+    out = model(*cond_inputs)
+    save_kw.setdefault("metadata", {"training": {"command": COMMAND, "steps": 10, "lr": 0.01}})
+    save_adapter(handle, folder, base_id="tests/tiny", **save_kw)
+    save_file({"z": torch.randn(4, 16)}, str(folder / "latents.safetensors"))
+    for name in ("samples.png", "loss.png"):
+        Image.new("RGB", (8, 8), (seed * 40, 90, 200)).save(folder / name)
+    (folder / "log.csv").write_text("step,loss\n1,0.5\n")
+    (folder / "summary.json").write_text("{}")
+    (folder / "checkpoints").mkdir(exist_ok=True)
+    save_file({"opt": torch.zeros(3)}, str(folder / "checkpoints" / "state.safetensors"))
+    save_file({"w": torch.zeros(3)}, str(folder / "G_base.safetensors"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def made_runs(tmp_path_factory):
+    """Two fit-like runs (made once: saving an adapter takes a while), with their outputs."""
+    g = torch.Generator().manual_seed(1)
+    inputs = torch.randn(6, 16, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+    folders = [tmp_path_factory.mktemp("runs") / f"v{seed}" for seed in (1, 2)]
+    return inputs, [(folder, make_run(folder, inputs, seed=seed)) for seed, folder in zip((1, 2), folders)]
+
+
+@pytest.fixture
+def cond_inputs(made_runs):
+    return made_runs[0]
+
+
+@pytest.fixture
+def runs(made_runs, tmp_path):
+    """Fresh copies of the two runs."""
+    copies = []
+    for folder, out in made_runs[1]:
+        shutil.copytree(folder, tmp_path / folder.name)
+        copies.append((tmp_path / folder.name, out))
+    return copies
+
+
+@pytest.fixture
+def run(runs):
+    return runs[0]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_error_line(result, pattern):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def folder_state(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- round trips ------------------------------------------------------------------------------------
+
+
+def test_push_uploads_only_adapter_files(hub, run, repo_id):
+    folder, _ = run
+    result = invoke("push", folder, repo_id)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == f"{hub.url}/{repo_id}"
+    files = hub.files(repo_id)
+    assert set(files) == ADAPTER_FILES | {"README.md", ".gitattributes"}
+    assert all(files[n] == (folder / n).read_bytes() for n in ADAPTER_FILES)
+    assert (folder / "README.md").read_text() == files["README.md"].decode()  # the card is kept beside
+
+
+def test_round_trip_cli_and_library_is_exact(hub, run, repo_id, tmp_path, monkeypatch, cond_inputs):
+    folder, expected = run
+    assert invoke("push", folder, repo_id).exit_code == 0
+    fresh_cache(tmp_path, monkeypatch)
+    result = invoke("pull", repo_id, "--out", tmp_path / "pulled")
+    assert result.exit_code == 0, result.output
+    assert "bsa adapter" in result.stdout and "for tests/tiny" in result.stdout
+    pulled = tmp_path / "pulled"
+    assert {p.name for p in pulled.iterdir()} == ADAPTER_FILES | {"README.md"}
+    model = tiny_cond_generator()
+    load_adapter(model, pulled)
+    assert torch.equal(model(*cond_inputs), expected)
+
+    fresh_cache(tmp_path, monkeypatch, "third-cache")
+    model = tiny_cond_generator()
+    handle = load_adapter(model, repo_id)
+    assert torch.equal(model(*cond_inputs), expected)
+    assert handle.metadata["training"]["command"] == COMMAND
+
+
+def test_push_library_result_and_noop_repush(hub, run, repo_id):
+    folder, _ = run
+    first = push_adapter(folder, repo_id)
+    assert first.card == "generated" and first.url == f"{hub.url}/{repo_id}"
+    assert set(first.uploaded) == ADAPTER_FILES | {"README.md"}
+    again = push_adapter(folder, repo_id)
+    assert again.commit == first.commit  # nothing changed: no new commit
+
+
+def test_repush_removes_run_files_the_folder_lost(hub, run, repo_id):
+    folder, _ = run
+    push_adapter(folder, repo_id)
+    (folder / "latents.safetensors").unlink()
+    result = push_adapter(folder, repo_id)
+    assert result.deleted == ["latents.safetensors"]
+    assert "latents.safetensors" not in hub.files(repo_id)
+
+
+def test_private_repo_needs_the_owners_token(hub, run, repo_id, monkeypatch):
+    folder, _ = run
+    assert invoke("push", folder, repo_id, "--private").exit_code == 0
+    assert hub.repos[repo_id].private
+    monkeypatch.delenv("HF_TOKEN")
+    one_error_line(invoke("pull", repo_id), f"repo {repo_id} not found on {hub.url} (check the name; if it is private, log in")
+    monkeypatch.setenv("HF_TOKEN", "bob-write")
+    one_error_line(invoke("pull", repo_id), "a private repo is only visible to tokens with access")
+
+
+def test_token_from_the_login_cache(hub, run, repo_id, monkeypatch):
+    folder, _ = run
+    monkeypatch.delenv("HF_TOKEN")
+    with open(constants.HF_TOKEN_PATH, "w") as f:
+        f.write("alice-write")
+    assert invoke("push", folder, repo_id).exit_code == 0
+
+
+# --- revisions ---------------------------------------------------------------------------------------
+
+
+def test_revisions(hub, runs, repo_id, cond_inputs):
+    (v1, out1), (v2, out2) = runs
+    first = push_adapter(v1, repo_id)
+    result = invoke("push", v2, repo_id, "--revision", "dev", "-m", "second try")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == f"{hub.url}/{repo_id}/tree/dev"
+    assert 'revision="dev"' in hub.files(repo_id, "dev")["README.md"].decode()
+    for revision, expected in ((None, out1), ("dev", out2), (first.commit, out1)):
+        model = tiny_cond_generator()
+        load_adapter(model, repo_id, revision=revision)
+        assert torch.equal(model(*cond_inputs), expected)
+    one_error_line(invoke("pull", repo_id, "--revision", "nope"), f"revision 'nope' not found in {repo_id}")
+    with pytest.raises(CheckpointError, match="revision= is for Hub repo ids"):
+        load_adapter(tiny_cond_generator(), v1, revision="dev")
+
+
+# --- model card --------------------------------------------------------------------------------------
+
+
+def test_card_metadata_and_body(hub, run, repo_id):
+    folder, _ = run
+    push_adapter(folder, repo_id, license="mit")
+    text = hub.files(repo_id)["README.md"].decode()
+    card = ModelCard(text)
+    assert card.data.library_name == "adaptkit" and card.data.license == "mit"
+    assert card.data.base_model == "tests/tiny"
+    assert card.data.tags == ["adaptkit", "bsa", "few-shot-image-generation"]
+    model = tiny_cond_generator()
+    params = attach_adapter(model, "bsa", train_conditional=True).num_parameters()
+    for expected in ("![samples](samples.png)", COMMAND, f"| adapter parameters | {params:,} |", "| steps | `10` |",
+                     f'adaptkit.load_adapter(G, "{repo_id}")', "![loss](loss.png)"):
+        assert expected in card.text
+    assert is_generated_card(text) and not is_generated_card(text.replace("bsa", "BSA"))
+
+
+def test_card_for_a_bare_saved_adapter(hub, tmp_path, repo_id, cond_inputs):
+    model = tiny_cond_generator()
+    save_adapter(attach_adapter(model, "bsa"), tmp_path / "bare")
+    push_adapter(tmp_path / "bare", repo_id)
+    card = ModelCard(hub.files(repo_id)["README.md"].decode())
+    assert card.data.base_model is None and card.data.library_name == "adaptkit"
+    assert "samples.png" not in card.text and "## Training" not in card.text
+
+
+def test_card_edited_on_the_hub_is_kept(hub, run, repo_id):
+    folder, _ = run
+    push_adapter(folder, repo_id)
+    edited = b"---\nlicense: mit\n---\n# my words\n"
+    hub.seed(repo_id, {**hub.files(repo_id), "README.md": edited})
+    result = invoke("push", folder, repo_id)
+    assert result.exit_code == 0 and "kept the model card on the Hub" in result.stdout
+    assert hub.files(repo_id)["README.md"] == edited
+    assert invoke("push", folder, repo_id, "--overwrite-card").exit_code == 0
+    assert is_generated_card(hub.files(repo_id)["README.md"].decode())
+
+
+def test_card_edited_in_the_folder_is_uploaded_untouched(hub, run, repo_id):
+    folder, _ = run
+    push_adapter(folder, repo_id)
+    edited = (folder / "README.md").read_text() + "\nMy own notes.\n"
+    (folder / "README.md").write_text(edited)
+    assert push_adapter(folder, repo_id).card == "yours"
+    assert hub.files(repo_id)["README.md"].decode() == edited
+    assert push_adapter(folder, repo_id, overwrite_card=True).card == "generated"
+    assert (folder / "README.md").read_text() == edited  # an edited local card is never overwritten
+
+
+# --- offline mode ------------------------------------------------------------------------------------
+
+
+def test_offline_uses_the_cache_and_sends_nothing(hub, run, repo_id, monkeypatch, tmp_path, cond_inputs):
+    folder, expected = run
+    push_adapter(folder, repo_id)
+    load_adapter(tiny_cond_generator(), repo_id)  # fills the cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sent = len(hub.requests)
+    model = tiny_cond_generator()
+    load_adapter(model, repo_id)
+    assert torch.equal(model(*cond_inputs), expected)
+    assert invoke("pull", repo_id, "--out", tmp_path / "offline").exit_code == 0
+    assert len(hub.requests) == sent
+    one_error_line(invoke("push", folder, repo_id), "HF_HUB_OFFLINE is set: pushing needs the network")
+    fresh_cache(tmp_path, monkeypatch)
+    with pytest.raises(HubConnectionError, match="not in the Hub cache and HF_HUB_OFFLINE is set"):
+        load_adapter(tiny_cond_generator(), repo_id)
+
+
+# --- security ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def adapter_files(run):
+    folder, _ = run
+    return {n: (folder / n).read_bytes() for n in ("adapter_config.json", "adapter_model.safetensors")}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"pytorch_model.bin": b"pickle"}, "contains pickle files (pytorch_model.bin)"),
+    ({"extra/state.pt": b"pickle"}, "contains pickle files (extra/state.pt)"),
+    ({"../escape.json": b"{}"}, "contains a file name that escapes the folder ('../escape.json')"),
+])
+def test_unsafe_repos_are_refused_before_any_download(hub, adapter_files, repo_id, extra, message):
+    hub.seed(repo_id, {**adapter_files, **extra})
+    sent = len(hub.requests)
+    one_error_line(invoke("pull", repo_id), f"refusing {repo_id}: it {message}")
+    assert not any("/resolve/" in path for _, path in hub.requests[sent:])
+    with pytest.raises(UnsafeRepoError):
+        load_adapter(tiny_cond_generator(), repo_id)
+
+
+def test_only_safe_top_level_files_are_downloaded(hub, adapter_files, repo_id, tmp_path):
+    hub.seed(repo_id, {**adapter_files, "train.py": b"import os", "notes.txt": b"x", "sub/deep.json": b"{}",
+                       "README.md": b"# hi\n", "grid.jpg": b"jpg"})
+    folder = pull_adapter(repo_id, out=tmp_path / "out")
+    assert {p.name for p in folder.iterdir()} == {*adapter_files, "README.md", "grid.jpg"}
+
+
+def test_repo_that_is_not_an_adapter(hub, adapter_files, repo_id):
+    hub.seed(repo_id, {"README.md": b"# a model\n", "model.safetensors": b"x"})
+    one_error_line(invoke("pull", repo_id), f"{repo_id} is not an adaptkit adapter: it has no adapter_config.json")
+    other = repo_id + "-cfg"
+    hub.seed(other, {**adapter_files, "adapter_config.json": json.dumps({"format": "peft"}).encode()})
+    one_error_line(invoke("pull", other), f"{other} is not a usable adaptkit adapter")
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+def test_repo_not_found(hub):
+    one_error_line(invoke("pull", "alice/missing"), f"repo alice/missing not found on {hub.url} (check the name")
+    one_error_line(invoke("pull", "a/b/c"), "'a/b/c' is not a valid repo id")
+    with pytest.raises(HubNotFoundError, match="runs/faces is not a local folder, and repo runs/faces not found"):
+        load_adapter(tiny_cond_generator(), "runs/faces")
+
+
+@pytest.mark.parametrize("token, repo, message", [
+    (None, "alice/new", "needs a token for alice/new: log in with `hf auth login` or set HF_TOKEN"),
+    ("bogus", "alice/new", "rejected your token (invalid or expired)"),
+    ("alice-read", "alice/new", "your token may not write alice/new"),
+    ("alice-write", "bob/theirs", "your token may not write bob/theirs"),
+])
+def test_push_auth_errors_leave_the_folder_untouched(hub, run, monkeypatch, token, repo, message):
+    folder, _ = run
+    if token is None:
+        monkeypatch.delenv("HF_TOKEN")
+    else:
+        monkeypatch.setenv("HF_TOKEN", token)
+    before = folder_state(folder)
+    one_error_line(invoke("push", folder, repo), message)
+    assert folder_state(folder) == before
+
+
+def test_server_errors(hub, run, repo_id):
+    folder, _ = run
+    before = folder_state(folder)
+    hub.fail["commit"] = 500
+    one_error_line(invoke("push", folder, repo_id), f"the Hub at {hub.url} failed (HTTP 500) on {repo_id}")
+    assert folder_state(folder) == before and "README.md" not in {p.name for p in folder.iterdir()}
+    hub.fail.clear()
+    push_adapter(folder, repo_id)
+    hub.fail["info"] = 500
+    one_error_line(invoke("pull", repo_id), "failed (HTTP 500)")
+    hub.fail["info"] = 404
+    one_error_line(invoke("pull", repo_id), "refused the request")
+
+
+def test_server_down(run, repo_id, monkeypatch):
+    folder, _ = run
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    one_error_line(invoke("pull", repo_id), "cannot reach the Hub at http://127.0.0.1")
+    one_error_line(invoke("pull", repo_id), "to use the copy in the Hub cache, set HF_HUB_OFFLINE=1")
+    before = folder_state(folder)
+    one_error_line(invoke("push", folder, repo_id), "cannot reach the Hub")
+    assert folder_state(folder) == before
+
+
+def test_adapter_for_another_base(hub, run, repo_id, tmp_path):
+    folder, _ = run
+    push_adapter(folder, repo_id)
+    with pytest.raises(BaseMismatchError, match=r"different base \(made for tests/tiny\)"):
+        load_adapter(tiny_cond_generator(ch=8), repo_id)
+    result = invoke("pull", repo_id, "--base", "python:models:tiny_generator", "--out", tmp_path / "never")
+    one_error_line(result, "this adapter was made for a different base (made for tests/tiny)")
+    assert not (tmp_path / "never").exists()
+    result = invoke("pull", repo_id, "--base", "python:models:tiny_cond_generator")
+    assert result.exit_code == 0 and "fits the given base" in result.stdout
+
+
+def test_pull_out_never_clobbers_other_folders(hub, run, repo_id, tmp_path):
+    folder, _ = run
+    push_adapter(folder, repo_id)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("years of work")
+    one_error_line(invoke("pull", repo_id, "--out", busy), "is not empty and not an adapter folder")
+    assert [p.name for p in busy.iterdir()] == ["thesis.tex"]
+    assert invoke("pull", repo_id, "--out", folder).exit_code == 0  # an adapter folder is updated
+    assert (folder / "log.csv").exists()
+
+
+def test_push_refuses_a_folder_that_is_not_an_adapter(tmp_path, repo_id):
+    (tmp_path / "x").mkdir()
+    one_error_line(invoke("push", tmp_path / "x", repo_id), "is not an adapter folder: adapter_config.json is missing")
+
+
+def test_card_with_broken_metadata_is_refused_before_upload(hub, run, repo_id):
+    folder, _ = run
+    (folder / "README.md").write_text("---\nlicense: [mit\n---\n# mine\n")
+    before = folder_state(folder)
+    one_error_line(invoke("push", folder, repo_id), "the Hub refused the model card's metadata (nothing was uploaded)")
+    assert folder_state(folder) == before and set(hub.files(repo_id)) == {".gitattributes"}
