@@ -25,17 +25,30 @@ from .errors import (
     HubError,
     HubNotFoundError,
     ImageFolderError,
+    IncompatibleAdaptersError,
+    InvalidValueError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    UnknownClassError,
     UnsafeRepoError,
     WeightsNotFoundError,
 )
 from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
+from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
 from .io.hub import PushResult, pull_adapter, push_adapter
-from .io.images import read_image_folder
+from .io.image_folder import read_image_folder
+from .morph import morph_images, morph_runs
+from .sample import (
+    StripEnds,
+    generate_images,
+    interpolate_images,
+    interpolate_latents,
+    interpolate_run,
+    sample_images,
+)
 
 __all__ = [
     "Adapter",
@@ -56,12 +69,16 @@ __all__ = [
     "HubError",
     "HubNotFoundError",
     "ImageFolderError",
+    "IncompatibleAdaptersError",
+    "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
     "PushResult",
+    "StripEnds",
     "TargetSelectionError",
+    "UnknownClassError",
     "UnsafeRepoError",
     "WeightsNotFoundError",
     "__version__",
@@ -69,14 +86,22 @@ __all__ = [
     "attached_adapters",
     "evaluate",
     "frechet_distance",
+    "generate_images",
+    "interpolate_images",
+    "interpolate_latents",
+    "interpolate_run",
     "kmmd",
     "list_adapters",
     "load_adapter",
     "load_feature_extractor",
     "mean_variance",
+    "morph_images",
+    "morph_runs",
     "pull_adapter",
     "push_adapter",
     "read_image_folder",
+    "sample_images",
     "save_adapter",
+    "save_grid",
     "set_active_adapter",
 ]

@@ -18,7 +18,12 @@ from adaptkit.cli import cli
 from adaptkit.errors import EvaluationError, ImageFolderError, WeightsNotFoundError
 from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
 from adaptkit.eval.features import load_feature_extractor, load_inception, resize_and_convert
+from adaptkit.eval.run_samples import samples_from_run
+from adaptkit.images import save_images
+from adaptkit.io.run_dir import load_run
+from adaptkit.sample import generate_images
 from mnist import mnist_digits
+from runs import make_run
 
 
 class RandomGlyphCNN(nn.Module):
@@ -267,22 +272,15 @@ def test_metrics_tell_a_disjoint_split_from_noise_and_another_class(digits, embe
 
 # --- image folders and the CLI ------------------------------------------------------------------
 
-def _write_pngs(folder, images: torch.Tensor, mode: str = "L") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(folder / f"{i:03d}.png")
-
-
 def test_read_image_folder(tmp_path):
     g = torch.Generator().manual_seed(0)
-    _write_pngs(tmp_path / "a" / "nested", torch.rand(3, 1, 8, 8, generator=g) * 2 - 1)
+    save_images(torch.rand(3, 1, 8, 8, generator=g) * 2 - 1, tmp_path / "a" / "nested")
     Image.fromarray(np.full((6, 10), 255, np.uint8)).save(tmp_path / "a" / "odd.jpg")
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     images = read_image_folder(tmp_path / "a")
     assert images.shape == (4, 1, 8, 8) and images.min() >= -1 and images.max() <= 1
     assert read_image_folder(tmp_path / "a", limit=2).shape[0] == 2
-    _write_pngs(tmp_path / "rgb", torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, mode="RGB")
+    save_images(torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, tmp_path / "rgb")
     assert read_image_folder(tmp_path / "rgb").shape == (2, 3, 8, 8)
     with pytest.raises(ImageFolderError, match="does not exist"):
         read_image_folder(tmp_path / "missing")
@@ -296,8 +294,8 @@ def test_read_image_folder(tmp_path):
 
 def test_cli_eval_image_folders(tmp_path, embedded):
     g = torch.Generator().manual_seed(0)
-    _write_pngs(tmp_path / "gen", torch.rand(10, 1, 32, 32, generator=g) * 2 - 1)
-    _write_pngs(tmp_path / "real", torch.rand(12, 1, 32, 32, generator=g) * 2 - 1)
+    save_images(torch.rand(10, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "gen")
+    save_images(torch.rand(12, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "real")
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "gen"), "--real", str(tmp_path / "real"),
                                       "--json", str(tmp_path / "out" / "report.json")])
     assert result.exit_code == 0, result.output
@@ -307,13 +305,37 @@ def test_cli_eval_image_folders(tmp_path, embedded):
     assert (report["n_generated"], report["n_real"], report["extractor"]) == (10, 12, embedded.name)
 
 
+def test_cli_eval_run_folder(tmp_path, embedded):
+    run = make_run(tmp_path / "run", seed=1, labels=[2, 2, 3])
+    save_images(torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1, tmp_path / "real")
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "12",
+                                      "--device", "cpu", "--json", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["n_generated"], report["n_real"]) == (12, 8)
+
+
+def test_samples_from_a_run_follow_its_training_classes(tmp_path):
+    run = load_run(make_run(tmp_path / "run", seed=1, labels=[2, 2, 3]))
+    a = samples_from_run(run, 6, seed=5)
+    assert a.shape == (6, 3, 16, 16) and torch.equal(a, samples_from_run(run, 6, seed=5, batch_size=4))
+    z = run.base.sample_latents(6, 0.4, generator=torch.Generator().manual_seed(5))
+    by_class = {c: generate_images(run.base, z, torch.full((6,), c)) for c in range(4)}
+    assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
+    assert not any(torch.allclose(a[i], by_class[0][i], atol=1e-6) for i in range(6))
+    assert torch.allclose(samples_from_run(run, 6, seed=5, class_id=0), by_class[0], atol=1e-6)
+
+
 def test_cli_eval_errors_are_one_line(tmp_path):
     (tmp_path / "real").mkdir()
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope"), "--real", str(tmp_path / "real")])
     assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0 and "image folder" in result.output and "does not exist" in result.output
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "adapter_config.json").write_text("{}")
+    assert result.output.strip().count("\n") == 0 and "no images" in result.output
+    save_images(torch.zeros(2, 1, 8, 8), tmp_path / "real")
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope"), "--real", str(tmp_path / "real")])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "image folder" in result.output and "nope does not exist" in result.output
+    run = make_run(tmp_path / "run", seed=0, base_id=None)
     result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real")])
-    assert result.exit_code == 1 and "evaluating a run folder" in result.output
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "does not record its base" in result.output

@@ -10,8 +10,9 @@ from ..eval.diversity import DISTANCE_KINDS
 from ..eval.features import EXTRACTOR_KINDS
 from ..eval.report import evaluate
 from ..eval.run_samples import is_run_folder, samples_from_run
-from ..io.images import read_image_folder
+from ..io.image_folder import read_image_folder
 from . import cli
+from .sampling import _class, _device, base_options, latent_options, open_run, progress
 
 console = Console(highlight=False)
 DEFAULT_RUN_SAMPLES = 500
@@ -33,23 +34,30 @@ DEFAULT_RUN_SAMPLES = 500
               help="LPIPS distance: the lpips package (needs AlexNet weights on disk) or feature maps.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling, subsets and pairs.")
+@latent_options
+@base_options
 def eval_command(
     folder: Path, real_dir: Path, num: int | None, features: str, inception_weights: Path | None,
-    diversity: str, json_out: Path | None, seed: int,
+    diversity: str, json_out: Path | None, class_: str | None, seed: int, truncation: float,
+    base_spec: str | None, latent_dim: int | None, num_classes: int | None, device: str, batch_size: int,
 ) -> None:
     """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.
 
-    FOLDER is a folder of generated images, or a fit run folder (with adapter_config.json), from
-    which N samples are generated.
+    FOLDER is a folder of generated images, or a fit run folder (with adapter_config.json) from
+    which N samples are drawn: classes as in the run's training images unless --class is given.
+    The --base/--latent-dim/--num-classes/--truncation/--class options apply to run folders only.
     """
+    real = read_image_folder(real_dir)
     if is_run_folder(folder):
-        generated = samples_from_run(folder, num or DEFAULT_RUN_SAMPLES, seed=seed)
+        run = open_run(str(folder), base_spec, latent_dim, num_classes, device)
+        n = num or DEFAULT_RUN_SAMPLES
+        with progress(n, "sampling") as on_batch:
+            generated = samples_from_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
+                                         batch_size=batch_size, on_batch=on_batch)
     else:
         generated = read_image_folder(folder, limit=num, seed=seed)
-    real = read_image_folder(real_dir)
-    report = evaluate(generated, real, extractor=features, diversity=diversity,
-                      inception_weights=inception_weights, seed=seed, progress=True)
+    report = evaluate(generated, real, extractor=features, diversity=diversity, inception_weights=inception_weights,
+                      seed=seed, batch_size=batch_size, device=_device(device), progress=True)
     console.print(report.table())
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
