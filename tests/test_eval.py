@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +15,15 @@ from safetensors.torch import save_file
 from torch import nn
 
 from adaptkit import EvalReport, evaluate, frechet_distance, kmmd, mean_variance, read_image_folder
+from adaptkit.bases.data32 import MNIST_IMAGES, load_mnist
 from adaptkit.cli import cli
 from adaptkit.errors import EvaluationError, ImageFolderError, WeightsNotFoundError
 from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
-from adaptkit.eval.features import load_feature_extractor, load_inception, resize_and_convert
+from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
 from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import generate_images
-from mnist import mnist_digits
 from runs import make_run
 
 
@@ -58,16 +59,9 @@ def no_downloaded_weights(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
 
 
-@pytest.fixture
-def embedded(monkeypatch, random_extractor) -> FeatureExtractor:
-    """The embedded extractor; until its weights ship, the random CNN stands in for it."""
-    from adaptkit.eval import features
-
-    try:
-        return features.load_embedded_extractor()
-    except ImportError:
-        monkeypatch.setattr(features, "load_embedded_extractor", lambda: random_extractor)
-        return random_extractor
+@pytest.fixture(scope="module")
+def embedded() -> FeatureExtractor:
+    return load_embedded_extractor()
 
 
 # --- KMMD -------------------------------------------------------------------------------------
@@ -250,10 +244,15 @@ def test_evaluate_reports_every_metric_and_how(random_extractor, tmp_path):
 
 # --- sanity on real data -----------------------------------------------------------------------
 
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-test"
+
+
 @pytest.fixture(scope="module")
 def digits():
+    if not (MNIST_DIR / MNIST_IMAGES).is_file():
+        pytest.skip(f"the MNIST test set is not in {MNIST_DIR} (the shared data folder beside the repository)")
     g = torch.Generator().manual_seed(0)
-    threes, sevens = mnist_digits(3), mnist_digits(7)
+    threes, sevens = (load_mnist(MNIST_DIR, digits=[d]).images for d in (3, 7))
     threes = threes[torch.randperm(len(threes), generator=g)[:200]]
     return {"3a": threes[:100], "3b": threes[100:], "7": sevens[torch.randperm(len(sevens), generator=g)[:100]],
             "noise": torch.rand(100, 1, 32, 32, generator=g) * 2 - 1}
@@ -268,6 +267,15 @@ def test_metrics_tell_a_disjoint_split_from_noise_and_another_class(digits, embe
         assert kmmd(feats[other], real) > 4 * split_k, other
         assert frechet_distance(feats[other], real) > 10 * split_f, other
     assert 0.5 < mean_variance(feats["3b"], real).value < 2
+    one_three = digits["3b"][:1].repeat(50, 1, 1, 1) + 0.02 * torch.randn(50, 1, 32, 32)
+    assert mean_variance(embedded.features(one_three), real).value < 0.1  # collapse
+
+
+def test_lpips_diversity_drops_for_a_memorized_handful(digits, embedded):
+    distance = feature_map_distance(embedded)
+    varied = pairwise_diversity(digits["3b"][:40], distance)[0]
+    handful = pairwise_diversity(digits["3b"][:4].repeat(10, 1, 1, 1), distance)[0]
+    assert handful < 0.85 * varied  # 1/4 of the pairs are identical images
 
 
 # --- image folders and the CLI ------------------------------------------------------------------
