@@ -88,3 +88,15 @@ class TrainingError(AdaptkitError):
 
 class TrainingInterrupted(AdaptkitError):
     """Training was stopped by the user; a checkpoint to resume from was saved."""
+
+
+class ImageFolderError(AdaptkitError):
+    """An image folder is missing, empty, or holds an image that cannot be read."""
+
+
+class WeightsNotFoundError(AdaptkitError, FileNotFoundError):
+    """Pretrained weights (Inception, AlexNet, an embedded network) are not available locally."""
+
+
+class EvaluationError(AdaptkitError, ValueError):
+    """The inputs of a metric are unusable (too few images, degenerate real features, …)."""
