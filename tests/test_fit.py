@@ -182,7 +182,6 @@ def test_perceptual_loss_of_the_base(tmp_path, blobs):
 
 
 @pytest.mark.parametrize("changes, error, message", [
-    (dict(base="digits32"), ConfigError, "default base digits32 is not installed"),
     (dict(base="nope"), PluginNotFoundError, "unknown base 'nope'"),
     (dict(adapter="nope"), PluginNotFoundError, "unknown adapter 'nope'"),
     (dict(objective="nope"), ConfigError, "unknown objective 'nope' \\(available: glo\\)"),

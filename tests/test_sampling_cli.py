@@ -73,8 +73,8 @@ def test_bases_lists_biggan():
 @pytest.mark.parametrize(
     "make_args, message",
     [
-        (lambda d, t: ["sample", t / "nowhere"], "adapter folder .*nowhere does not exist"),
-        (lambda d, t: ["sample", t], "is not an adapter folder: adapter_config.json is missing"),
+        (lambda d, t: ["sample", t / "nowhere"], "run folder .*nowhere does not exist"),
+        (lambda d, t: ["sample", t], "is neither an adapter folder nor an `adaptkit fit` run folder"),
         (lambda d, t: ["sample", d, "--base", "no-such-base"], "unknown base 'no-such-base' \\(available: biggan-deep-128"),
         (lambda d, t: ["sample", d, "--class", "zebra"], "unknown class 'zebra' \\(give an id 0–3\\)"),
         (lambda d, t: ["sample", d, "--class", 9], "class 9 is out of range"),

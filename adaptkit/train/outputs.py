@@ -15,7 +15,7 @@ from ..images import save_grid
 from ..io.atomic import atomic_path, write_json
 from ..io.run_dir import INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON
 from ..plot import plot_losses
-from ..sample import consecutive_pairs, generate_images, interpolate_images, pick_rows, sample_images
+from ..sample import StripEnds, consecutive_pairs, generate_images, interpolate_images, pick_rows, sample_images
 
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
 
@@ -57,7 +57,7 @@ def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.T
     pairs = consecutive_pairs(len(latents), INTERPOLATION_ROWS) if len(latents) > 1 else [(0, 0)]
     z_a, y_a = pick_rows(latents, labels, [a for a, _ in pairs])
     z_b, y_b = pick_rows(latents, labels, [b for _, b in pairs])
-    strips = interpolate_images(base, z_a, z_b, INTERPOLATION_STEPS, y_a=y_a, y_b=y_b)
+    strips = interpolate_images(base, StripEnds(z_a, z_b, y_a, y_b), INTERPOLATION_STEPS)
     save_grid(strips.flatten(0, 1), out / INTERPOLATION_PNG, nrow=INTERPOLATION_STEPS)
 
 
