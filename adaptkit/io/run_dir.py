@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ def load_run(
 ) -> Run:
     """Load the base a run was made for (unless given), attach its adapter, read its latents.
 
-    Latents are optional (a bare ``save_adapter`` folder has none).
+    Latents are optional (a bare ``save_adapter`` folder has none). Classes the adapter adds are
+    appended to ``base.class_names``, named by the checkpoint's ``metadata["class_names"]``.
     """
     folder = Path(folder)
     config = read_adapter_config(folder)
@@ -84,6 +85,13 @@ def load_run(
             raise CheckpointError(f"{folder} does not record its base; pass the base explicitly")
         base = load_base(base_id, device=device, **base_options(config))
     handle = load_adapter(base.generator, folder, name=name)
+    if handle.new_classes:
+        base = replace(base)  # a caller's Base keeps its own class list
+        try:
+            base.add_classes(handle.new_classes, handle.metadata.get("class_names"))
+        except ValueError as exc:
+            handle.detach()
+            raise CheckpointError(f"{folder}: {exc}") from None
     latents = labels = None
     if (folder / LATENTS_NAME).is_file():
         latents, labels = load_latents(folder)
