@@ -23,14 +23,27 @@ from .errors import (
     HubConnectionError,
     HubError,
     HubNotFoundError,
+    IncompatibleAdaptersError,
+    InvalidValueError,
     NotMergeableError,
     PluginLoadError,
     PluginNotFoundError,
     TargetSelectionError,
+    UnknownClassError,
     UnsafeRepoError,
 )
+from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
 from .io.hub import PushResult, pull_adapter, push_adapter
+from .morph import morph_images, morph_runs
+from .sample import (
+    StripEnds,
+    generate_images,
+    interpolate_images,
+    interpolate_latents,
+    interpolate_run,
+    sample_images,
+)
 
 __all__ = [
     "Adapter",
@@ -47,20 +60,32 @@ __all__ = [
     "HubConnectionError",
     "HubError",
     "HubNotFoundError",
+    "IncompatibleAdaptersError",
+    "InvalidValueError",
     "LayerInfo",
     "NotMergeableError",
     "PluginLoadError",
     "PluginNotFoundError",
     "PushResult",
+    "StripEnds",
     "TargetSelectionError",
+    "UnknownClassError",
     "UnsafeRepoError",
     "__version__",
     "attach_adapter",
     "attached_adapters",
+    "generate_images",
+    "interpolate_images",
+    "interpolate_latents",
+    "interpolate_run",
     "list_adapters",
     "load_adapter",
+    "morph_images",
+    "morph_runs",
     "pull_adapter",
     "push_adapter",
+    "sample_images",
     "save_adapter",
+    "save_grid",
     "set_active_adapter",
 ]

@@ -38,6 +38,18 @@ class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
 
 
+class InvalidValueError(AdaptkitError, ValueError):
+    """An argument is outside its valid range (a count ≤ 0, a truncation ≤ 0, …)."""
+
+
+class UnknownClassError(AdaptkitError, ValueError):
+    """A class name or id the base does not have."""
+
+
+class IncompatibleAdaptersError(AdaptkitError):
+    """Two adapters cannot be combined (morphed): different bases, adapter types, targets or options."""
+
+
 class HubError(AdaptkitError):
     """Talking to the Hugging Face Hub failed (server error, invalid repo id)."""
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adaptkit.core import Adapter, AdapterConfig, LayerInfo, hidden_norm_or_conv_layers, output_layers
+from adaptkit.core import Adapter, AdapterConfig, LayerInfo, hidden_norm_or_conv_layers, is_norm_layer, output_layers
 from adaptkit.errors import NotMergeableError, TargetSelectionError
 
 
@@ -21,7 +21,8 @@ class FilmConfig(AdapterConfig):
         SNGAN/BigGAN-style generators; module definition order) as the official SNGAN code does.
     train_conditional: also learn deltas to the conditional-BN parameters inside each target (its
         class-embedding tables or the linear layers computing γ/β, as the official BigGAN path
-        does); the base's own tensors are never written.
+        does); the base's own tensors are never written. Non-normalization targets (the first
+        linear layer) keep plain γ/β; a normalization target without such parameters is an error.
     """
 
     reg_weight: float = 0.02
@@ -80,7 +81,7 @@ class FilmAdapter(Adapter):
 
     @classmethod
     def check_target(cls, path: str, layer: nn.Module, config: FilmConfig) -> None:
-        if config.train_conditional and not _conditional_producers(layer):
+        if config.train_conditional and is_norm_layer(layer) and not _conditional_producers(layer):
             raise TargetSelectionError(
                 f"train_conditional=True but {path} ({type(layer).__name__}) has no conditional "
                 "parameters (embedding tables or linear layers computing γ/β)"

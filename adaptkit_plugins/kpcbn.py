@@ -223,8 +223,9 @@ class KnowledgePropagationAdapter(Adapter):
     @classmethod
     def prepare_call(cls, adapters: list[Adapter], config: KPConfig, ctx: CallContext) -> None:
         """Route new classes away from the base: ids ≥ N become their anchor class (the old class
-        with the largest starting score); a class vector of width N+M becomes width N, the new
-        columns replaced by their anchor mixtures. The hooks then put in the new classes' γ/β."""
+        with the largest starting score); a class vector wider than N (up to N+M columns; missing
+        ones count as 0) becomes width N, its new-class weights replaced by their anchor mixtures.
+        The hooks then put in the new classes' γ/β."""
         labels = ctx.labels
         first: KnowledgePropagationAdapter = adapters[0]  # type: ignore[assignment]
         if labels is None:
@@ -252,9 +253,9 @@ class KnowledgePropagationAdapter(Adapter):
         width = labels.shape[-1]
         if width == n:
             return
-        if width != n + m:
-            raise CallContextError(f"the class vector has {width} columns; expected {n} (base classes) or {n + m}")
-        old, new = labels[..., :n].contiguous(), labels[..., n:]
+        if not n < width <= n + m:
+            raise CallContextError(f"the class vector has {width} columns; expected {n} (base classes) to {n + m}")
+        old, new = labels[..., :n].contiguous(), F.pad(labels[..., n:], (0, n + m - width))
         rows = new.ne(0).any(-1)
         if bool(rows.any()):
             anchored = old + new @ initial_scores(config, n).to(new)

@@ -117,24 +117,20 @@ def tiny_generator(seed: int = 0) -> TinyGenerator:
 
 
 def biggan_deep(channel_width: int = 8, num_classes: int = 10, seed: int = 0) -> nn.Module:
-    """BigGAN-deep built from BigGANConfig with random weights (no download)."""
-    from pytorch_pretrained_biggan import BigGAN, BigGANConfig
+    """BigGAN-deep built from BigGANConfig with sane random weights (no download)."""
+    from pytorch_pretrained_biggan import BigGANConfig
 
-    torch.manual_seed(seed)
-    model = BigGAN(BigGANConfig(channel_width=channel_width, num_classes=num_classes))
-    with torch.no_grad():
-        model.generator.bn.weight.fill_(1.0)  # upstream leaves the final BN uninitialized
-        model.generator.bn.bias.zero_()
-        for m in model.modules():  # converge spectral norm's u, v (random ones give σ ≈ 0 → NaN)
-            if hasattr(m, "weight_orig") and hasattr(m, "weight_u"):
-                w = m.weight_orig.flatten(1)
-                v = torch.randn(w.shape[1])
-                for _ in range(20):
-                    u = F.normalize(w @ v, dim=0)
-                    v = F.normalize(w.t() @ u, dim=0)
-                m.weight_u.copy_(u)
-                m.weight_v.copy_(v)
-    return model.eval()
+    from adaptkit.bases.biggan import biggan_from_config
+
+    return biggan_from_config(BigGANConfig(channel_width=channel_width, num_classes=num_classes), seed=seed).generator
+
+
+def small_biggan_config():
+    """BigGAN-deep's architecture at 16×16 with 4 blocks and 16-d latents (ImageNet's 1000 classes)."""
+    from pytorch_pretrained_biggan import BigGANConfig
+
+    return BigGANConfig(output_dim=16, z_dim=16, class_embed_dim=16, channel_width=4, num_classes=1000,
+                        layers=[(True, 16, 8), (True, 8, 4), (False, 4, 2), (False, 2, 1)], attention_layer_position=1)
 
 
 def biggan_inputs(model: nn.Module, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:

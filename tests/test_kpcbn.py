@@ -1,5 +1,6 @@
 """kpcbn: new classes by knowledge propagation; old classes bitwise untouched; bake; checkpoints."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -235,7 +236,7 @@ def test_biggan_errors(biggan):
         attach_adapter(biggan, "kpcbn", call=BIGGAN_CALL, class_embedding="shared")
     attach_adapter(biggan, "kpcbn", call=BIGGAN_CALL)
     z, _, trunc = biggan_inputs(biggan)
-    with pytest.raises(CallContextError, match="has 13 columns; expected 10"):
+    with pytest.raises(CallContextError, match="has 13 columns; expected 10 \\(base classes\\) to 11"):
         biggan(z, torch.zeros(2, 13), trunc)
     with pytest.raises(CallContextError, match="takes a class vector"):
         biggan(z, torch.tensor([0, 1]), trunc)
@@ -269,3 +270,24 @@ def test_inspect_lists_kpcbn_where_it_applies():
     assert result.exit_code == 0 and "kpcbn: does not apply" in result.output and "bsa: 2 target" in result.output
     result = run("inspect", "python:models:tiny_generator", "-a", "kpcbn")  # asked for by name: an error
     assert result.exit_code == 1 and "error: the default targets matched no layer" in result.output
+
+
+def test_biggan_base_samples_new_classes_by_name(tmp_path):
+    from adaptkit import sample_images
+    from adaptkit.bases.biggan import biggan_from_config
+    from models import small_biggan_config
+
+    base = biggan_from_config(small_biggan_config())
+    old = sample_images(base, 2, class_id="goldfish", seed=1)
+    handle = attach_adapter(base.generator, "kpcbn", num_new_classes=2, call=base.call)
+    perturb(handle)
+    wide = replace(base)
+    wide.add_classes(2)
+    new = sample_images(wide, 2, class_id=1001, seed=1)  # ids past the base's 1000: one-hot of width 1002
+    save_adapter(handle, tmp_path / "run", metadata={"class_names": ["alley", "arch"]})
+    handle.detach()
+
+    run = load_run(tmp_path / "run", base=base)
+    assert run.base.num_classes == 1002 and run.base.class_names[1] == "goldfish"
+    assert torch.equal(sample_images(run.base, 2, class_id="goldfish", seed=1), old)
+    assert torch.allclose(sample_images(run.base, 2, class_id="arch", seed=1), new, atol=1e-5)

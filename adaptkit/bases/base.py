@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..core.context import CallSpec
+from ..errors import UnknownClassError
 
 GenerateFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -36,7 +37,9 @@ class Base:
 
     ``generate(generator, z, y)`` maps latents (and class ids, for conditional bases) to images in
     [-1, 1] of shape (B, channels, resolution, resolution). ``call`` tells the hook system where the
-    latent and labels sit in the generator's own forward arguments.
+    latent and labels sit in the generator's own forward arguments. ``adapter_defaults`` maps an
+    adapter name to recommended ``attach_adapter`` keyword arguments for this base (e.g. BigGAN's
+    ``targets`` for ``bsa``); callers such as ``fit`` put the user's own options over them.
     """
 
     id: str
@@ -51,6 +54,7 @@ class Base:
     discriminator: nn.Module | None = None
     feature_network: nn.Module | None = None
     revision: str | None = None
+    adapter_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def conditional(self) -> bool:
@@ -73,14 +77,21 @@ class Base:
 
     def class_id(self, name_or_id: str | int) -> int:
         """A class id from its name (as recorded in ``class_names``) or its number."""
+        if not self.conditional:
+            raise UnknownClassError(f"base {self.id} is unconditional: it has no classes")
         if self.class_names and str(name_or_id) in self.class_names:
             return self.class_names.index(str(name_or_id))
         try:
             cid = int(name_or_id)
         except ValueError:
-            raise ValueError(f"unknown class {name_or_id!r} (classes: {self.class_names})") from None
-        if self.num_classes is None or not 0 <= cid < self.num_classes:
-            raise ValueError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
+            names = self.class_names or []
+            shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
+            raise UnknownClassError(
+                f"unknown class {name_or_id!r} (give an id 0–{self.num_classes - 1}"  # type: ignore[operator]
+                f"{' or a name: ' + shown if names else ''})"
+            ) from None
+        if not 0 <= cid < self.num_classes:  # type: ignore[operator]
+            raise UnknownClassError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
         return cid
 
     def add_classes(self, count: int, names: list[str] | None = None) -> None:

@@ -41,5 +41,4 @@ def main() -> None:
     cli(prog_name="adaptkit")
 
 
-from . import info  # noqa: E402,F401  (registers the commands)
-from . import hub  # noqa: E402,F401
+from . import hub, info, sampling  # noqa: E402,F401  (registers the commands)

@@ -1,12 +1,14 @@
-"""``adaptkit adapters`` and ``adaptkit inspect``: what is installed, and what an adapter would do."""
+"""``adaptkit adapters``, ``bases`` and ``inspect``: what is installed, and what an adapter would do."""
 from __future__ import annotations
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ..bases import list_bases
 from ..bases.resolve import load_generator
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
+from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
 from ..io.checkpoint import load_adapter
 from . import cli
@@ -14,16 +16,28 @@ from . import cli
 console = Console(highlight=False)
 
 
+def plugin_table(title: str, rows: list[PluginInfo]) -> Table:
+    table = Table(title=title)
+    for col in ("name", "entry point", "distribution", "version", "status"):
+        table.add_column(col)
+    for row in rows:
+        status = f"[red]failed: {row.error}[/]" if row.error else "[green]ok[/]"
+        table.add_row(row.name, row.value, row.distribution or "-", row.version or "-", status)
+    return table
+
+
 @cli.command("adapters")
 def adapters_command() -> None:
     """List the adapter plugins found through the ``adaptkit.adapters`` entry points."""
-    table = Table(title="adapter plugins")
-    for col in ("name", "entry point", "distribution", "version", "status"):
-        table.add_column(col)
-    for row in list_adapters():
-        status = f"[red]failed: {row.error}[/]" if row.error else "[green]ok[/]"
-        table.add_row(row.name, row.value, row.distribution or "-", row.version or "-", status)
-    console.print(table)
+    console.print(plugin_table("adapter plugins", list_adapters()))
+
+
+@cli.command("bases")
+def bases_command() -> None:
+    """List the base generators found through the ``adaptkit.bases`` entry points."""
+    console.print(plugin_table("bases", list_bases()))
+    console.print("Any other generator: --base python:package.module:factory (a function returning an "
+                  "nn.Module or an adaptkit Base).")
 
 
 @cli.command("inspect")

@@ -1,0 +1,173 @@
+"""``adaptkit sample``, ``interpolate`` and ``morph``: pictures from fit run folders."""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..bases import Base, load_base
+from ..errors import InvalidValueError
+from ..images import grid_image, save_gif, save_grid, save_images
+from ..io.run_dir import Run, load_run
+from ..morph import morph_runs
+from ..sample import interpolate_run, require_positive, sample_images
+from . import cli
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise InvalidValueError(f"--device: {exc}") from None
+
+
+def _class(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else value
+
+
+def base_options(f: Callable) -> Callable:
+    """Options to pick the base and where it runs."""
+    options = [
+        click.option("--base", "base_spec", metavar="SPEC",
+                     help="Base to use instead of the one the run records: a name from `adaptkit bases` "
+                          "or python:package.module:factory."),
+        click.option("--latent-dim", type=int, help="Latent size of a --base that does not expose it."),
+        click.option("--num-classes", type=int, help="Class count of a conditional --base that does not expose it."),
+        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, … (auto: cuda if available)."),
+        click.option("--batch-size", default=32, show_default=True, help="Images generated per forward pass."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def latent_options(f: Callable) -> Callable:
+    """Options for drawing random latents."""
+    options = [
+        click.option("--class", "class_", metavar="ID|NAME",
+                     help="Class of every image (conditional bases): an id or a name. Default: random classes."),
+        click.option("--seed", default=0, show_default=True, help="Seed of the random latents and classes."),
+        click.option("--truncation", default=0.4, show_default=True,
+                     help="Redraw latent values beyond ±this (the papers' truncation trick)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_classes: int | None,
+             device: str) -> Run:
+    dev = _device(device)
+    base: Base | None = None
+    if base_spec:
+        base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=dev)
+    with console.status(f"loading {folder}"):
+        return load_run(folder, base=base, device=dev)
+
+
+@contextlib.contextmanager
+def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
+    """A transient rich progress bar over ``total`` images; yields the per-batch callback."""
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda k: bar.advance(task, k)
+
+
+def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
+    """Save strips (R, steps, C, H, W) as a grid PNG (one row per strip) and, optionally, a GIF whose
+    frame k shows every row's step k; returns what was written."""
+    rows, steps = strips.shape[:2]
+    save_grid(strips.flatten(0, 1), out, nrow=steps)
+    written = f"{out} ({rows} row{'s' * (rows > 1)} × {steps} steps)"
+    if gif:
+        nrow = math.ceil(math.sqrt(rows))
+        frames = [grid_image(strips[:, k], nrow=nrow) for k in range(steps)]
+        written += f" and {save_gif(frames, out.with_suffix('.gif'))}"
+    return written
+
+
+@cli.command("sample")
+@click.argument("run_dir", metavar="DIR")
+@click.option("-n", "count", default=16, show_default=True, help="Number of images.")
+@latent_options
+@click.option("--out", type=click.Path(dir_okay=True), help="Output PNG (or folder with --each). Default: DIR/samples_<seed>.png.")
+@click.option("--each", is_flag=True, help="Write one PNG per image into a folder instead of one grid.")
+@click.option("--nrow", type=int, help="Images per grid row (default: a square grid).")
+@base_options
+def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, base_spec, latent_dim, num_classes,
+                   device, batch_size) -> None:
+    """Draw random images from the adapted generator of run folder DIR."""
+    require_positive(count, "-n (the number of images)")
+    run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+    with progress(count, "sampling") as on_batch:
+        images = sample_images(run.base, count, truncation=truncation, class_id=_class(class_), seed=seed,
+                               batch_size=batch_size, on_batch=on_batch)
+    if each:
+        folder = Path(out) if out else run.folder / f"samples_{seed}"
+        paths = save_images(images, folder)
+        console.print(f"wrote {len(paths)} images to {folder}/")
+    else:
+        path = save_grid(images, Path(out) if out else run.folder / f"samples_{seed}.png", nrow=nrow)
+        console.print(f"wrote {path} ({count} images, seed {seed})")
+
+
+@cli.command("interpolate")
+@click.argument("run_dir", metavar="DIR")
+@click.option("--steps", default=8, show_default=True, help="Images per row, ends included.")
+@click.option("--rows", default=4, show_default=True, help="Number of rows (pairs of latents).")
+@click.option("--pair", "pairs", type=(int, int), multiple=True, metavar="I J",
+              help="Interpolate between learned latents I and J (repeatable; default: 0→1, 1→2, …).")
+@click.option("--random", "random_", is_flag=True, help="Interpolate between random latents instead of learned ones.")
+@latent_options
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Output PNG. Default: DIR/interpolation_learned.png or DIR/interpolation_random_<seed>.png.")
+@click.option("--gif", is_flag=True, help="Also write an animated GIF next to the PNG.")
+@base_options
+def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, truncation, out, gif, base_spec,
+                        latent_dim, num_classes, device, batch_size) -> None:
+    """Linear latent interpolation strips of run folder DIR (between its learned latents by default)."""
+    run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+    learned = len(run.latents) if run.latents is not None and not random_ else 0
+    with progress(steps * (len(pairs) or min(rows, max(learned - 1, 1)) if learned else rows), "interpolating") as on_batch:
+        strips = interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_, truncation=truncation,
+                                 class_id=_class(class_), seed=seed, batch_size=batch_size, on_batch=on_batch)
+    name = f"interpolation_random_{seed}.png" if random_ else "interpolation_learned.png"
+    console.print(f"wrote {write_strips(strips, Path(out) if out else run.folder / name, gif)}")
+
+
+@cli.command("morph")
+@click.argument("run_a", metavar="A")
+@click.argument("run_b", metavar="B")
+@click.option("--steps", default=8, show_default=True, help="Images per row, ends included.")
+@click.option("--rows", default=4, show_default=True, help="Number of rows (latents).")
+@click.option("--random", "random_", is_flag=True,
+              help="One random latent per row at both ends instead of A's and B's learned latents.")
+@latent_options
+@click.option("--out", type=click.Path(dir_okay=False), help="Output PNG. Default: ./morph_<A>_<B>.png.")
+@click.option("--gif", is_flag=True, help="Also write an animated GIF next to the PNG.")
+@base_options
+def morph_command(run_a, run_b, steps, rows, random_, class_, seed, truncation, out, gif, base_spec, latent_dim,
+                  num_classes, device, batch_size) -> None:
+    """Morph from run A's domain into run B's: blend their adapters (and latents), as in the BSA paper.
+
+    A and B must be adaptations of the same base with the same adapter type, targets and options.
+    """
+    dev = _device(device)
+    base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=dev) if base_spec else None
+    with progress(steps * rows, "morphing") as on_batch:
+        strips = morph_runs(run_a, run_b, steps, rows=rows, random=random_, truncation=truncation,
+                            class_id=_class(class_), seed=seed, base=base, device=dev, batch_size=batch_size,
+                            on_batch=on_batch)
+    path = Path(out) if out else Path(f"morph_{Path(run_a).resolve().name}_{Path(run_b).resolve().name}.png")
+    console.print(f"wrote {write_strips(strips, path, gif)}")

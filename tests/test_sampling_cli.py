@@ -1,0 +1,102 @@
+"""`adaptkit sample / interpolate / morph / bases`: files written, and one-line errors."""
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from adaptkit.cli import cli
+from adaptkit.images import to_uint8
+from adaptkit.io.run_dir import load_run
+from adaptkit.sample import sample_images
+from runs import TINY_COND, make_run
+
+CPU = ["--device", "cpu"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return make_run(tmp_path / "run", 1, count=3)
+
+
+def test_sample_grid_matches_library(run_dir):
+    result = invoke("sample", run_dir, "-n", 4, "--seed", 7, "--class", 2, *CPU)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {run_dir / 'samples_7.png'} (4 images, seed 7)" in result.output
+    adapted = sample_images(load_run(run_dir).base, 4, class_id=2, seed=7, batch_size=32)
+    with Image.open(run_dir / "samples_7.png") as im:
+        assert im.size == (2 * 18 + 2, 2 * 18 + 2)
+        px = np.asarray(im)
+    assert px[2:18, 2:18].tolist() == to_uint8(adapted[0]).permute(1, 2, 0).tolist()
+    assert px[20:36, 20:36].tolist() == to_uint8(adapted[3]).permute(1, 2, 0).tolist()
+
+
+def test_sample_each_and_out(run_dir, tmp_path):
+    result = invoke("sample", run_dir, "-n", 3, "--each", "--out", tmp_path / "imgs", *CPU)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "imgs").iterdir()) == ["0000.png", "0001.png", "0002.png"]
+    result = invoke("sample", run_dir, "-n", 2, "--out", tmp_path / "x.png", "--base", TINY_COND, *CPU)
+    assert result.exit_code == 0 and (tmp_path / "x.png").is_file()
+
+
+def test_interpolate_and_gif(run_dir):
+    result = invoke("interpolate", run_dir, "--steps", 5, "--gif", *CPU)
+    assert result.exit_code == 0, result.output
+    with Image.open(run_dir / "interpolation_learned.png") as im:
+        assert im.size == (5 * 18 + 2, 2 * 18 + 2)  # pairs 0→1, 1→2
+    with Image.open(run_dir / "interpolation_learned.gif") as im:
+        assert im.n_frames == 8
+    result = invoke("interpolate", run_dir, "--random", "--rows", 1, "--steps", 3, "--seed", 2, *CPU)
+    assert result.exit_code == 0 and (run_dir / "interpolation_random_2.png").is_file()
+
+
+def test_morph(run_dir, tmp_path, monkeypatch):
+    other = make_run(tmp_path / "other", 2, count=2)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("morph", run_dir, other, "--steps", 3, *CPU)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "morph_run_other.png") as im:
+        assert im.size == (3 * 18 + 2, 3 * 18 + 2)  # 3 rows: as many as the larger run has latents
+
+
+def test_bases_lists_biggan():
+    result = invoke("bases")
+    assert result.exit_code == 0 and "biggan-deep-256" in result.output and "python:package.module:factory" in result.output
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d, t: ["sample", t / "nowhere"], "adapter folder .*nowhere does not exist"),
+        (lambda d, t: ["sample", t], "is not an adapter folder: adapter_config.json is missing"),
+        (lambda d, t: ["sample", d, "--base", "no-such-base"], "unknown base 'no-such-base' \\(available: biggan-deep-128"),
+        (lambda d, t: ["sample", d, "--class", "zebra"], "unknown class 'zebra' \\(give an id 0–3\\)"),
+        (lambda d, t: ["sample", d, "--class", 9], "class 9 is out of range"),
+        (lambda d, t: ["sample", d, "-n", 0], "-n \\(the number of images\\) must be positive, got 0"),
+        (lambda d, t: ["sample", d, "--truncation", -1], "the truncation threshold must be positive"),
+        (lambda d, t: ["interpolate", d, "--pair", 0, 5], "latent 5 does not exist: the run has 3"),
+        (lambda d, t: ["interpolate", d, "--steps", 1], "at least 2 steps"),
+        (lambda d, t: ["morph", d, make_run(t / "c", 4, train_conditional=True)],
+         "cannot morph run into c: different adapter options \\(train_conditional: False vs True\\)"),
+    ],
+)
+def test_bad_input_is_one_line(run_dir, tmp_path, make_args, message):
+    result = invoke(*make_args(run_dir, tmp_path), *CPU)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_run_without_base_id_needs_base(tmp_path):
+    folder = make_run(tmp_path / "anon", 0, base_id=None)
+    result = invoke("sample", folder, "-n", 1, *CPU)
+    assert result.exit_code == 1 and "does not record its base" in result.output
+    assert invoke("sample", folder, "-n", 1, "--base", TINY_COND, *CPU).exit_code == 0
+    assert json.loads((folder / "adapter_config.json").read_text())["base"]["id"] is None
