@@ -14,6 +14,7 @@ from .core import (
     set_active_adapter,
 )
 from .errors import (
+    AdapterConfigError,
     AdapterNameError,
     AdaptkitError,
     BaseMismatchError,
@@ -48,6 +49,7 @@ from .sample import (
 __all__ = [
     "Adapter",
     "AdapterConfig",
+    "AdapterConfigError",
     "AdapterHandle",
     "AdapterNameError",
     "AdaptkitError",

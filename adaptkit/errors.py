@@ -14,6 +14,10 @@ class PluginLoadError(AdaptkitError, ImportError):
     """A registered plugin failed to import."""
 
 
+class AdapterConfigError(AdaptkitError, ValueError):
+    """An adapter option has an invalid value, or one the model requires is missing."""
+
+
 class TargetSelectionError(AdaptkitError, ValueError):
     """The target selection is invalid or matches no layer."""
 

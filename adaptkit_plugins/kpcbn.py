@@ -15,7 +15,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 from adaptkit.core import Adapter, AdapterConfig, CallContext, LayerInfo, norm_layers
-from adaptkit.errors import AdaptkitError, CallContextError, NotMergeableError, TargetSelectionError
+from adaptkit.errors import AdapterConfigError, CallContextError, NotMergeableError, TargetSelectionError
 
 _STATE_KEY = "kpcbn"
 
@@ -45,14 +45,14 @@ class KPConfig(AdapterConfig):
 
     def __post_init__(self) -> None:
         if isinstance(self.num_new_classes, bool) or not isinstance(self.num_new_classes, int) or self.num_new_classes < 1:
-            raise AdaptkitError(f"num_new_classes must be a positive integer, got {self.num_new_classes!r}")
+            raise AdapterConfigError(f"num_new_classes must be a positive integer, got {self.num_new_classes!r}")
         if self.lambda_s < 0 or self.lambda_r < 0:
-            raise AdaptkitError("lambda_s and lambda_r must be ≥ 0")
+            raise AdapterConfigError("lambda_s and lambda_r must be ≥ 0")
         if isinstance(self.init, str):
             if self.init != "uniform":
-                raise AdaptkitError(f"init must be 'uniform' or a list of old class ids, got {self.init!r}")
+                raise AdapterConfigError(f"init must be 'uniform' or a list of old class ids, got {self.init!r}")
         elif len(self.init) != self.num_new_classes or not all(isinstance(c, int) for c in self.init):
-            raise AdaptkitError(
+            raise AdapterConfigError(
                 f"init lists the old class each new class starts from: {self.num_new_classes} integers, got {self.init!r}"
             )
 
@@ -64,7 +64,7 @@ def initial_scores(config: KPConfig, num_old: int) -> torch.Tensor:
         return torch.full((m, num_old), 1.0 / num_old)
     bad = [c for c in config.init if not 0 <= c < num_old]
     if bad:
-        raise AdaptkitError(f"init names old classes {bad}, but the base has classes 0…{num_old - 1}")
+        raise AdapterConfigError(f"init names old classes {bad}, but the base has classes 0…{num_old - 1}")
     return F.one_hot(torch.tensor(config.init), num_old).float()
 
 
@@ -290,6 +290,12 @@ class KnowledgePropagationAdapter(Adapter):
             return torch.where(found.rows[..., None], output + found.weights.to(output.dtype) @ table, output)
 
         return hook
+
+    def extra_repr(self) -> str:
+        source = "tables" if self.replaces else "class embedding → linears"
+        form = "baked" if self.config.baked else f"S·Γ̂+r from {source}"
+        keys = self.tables if self.config.baked else self.propagation
+        return f"{', '.join(keys)}: {self.config.num_new_classes} new of {self.num_old} old classes, {form}"
 
     # --- loss, bake, merge ------------------------------------------------------------------------
     def regularization(self) -> torch.Tensor:

@@ -11,10 +11,11 @@ import torch
 
 
 def time_side_by_side(
-    fns: dict[str, Callable[[], Any]], *, repeats: int = 30, inner: int = 5, warmup: int = 3
+    fns: dict[str, Callable[[], Any]], *, repeats: int = 30, inner: int = 5, warmup: int = 3, grad: bool = False
 ) -> dict[str, float]:
-    """Median seconds per call of each function, measured round-robin in one run."""
-    with torch.no_grad():
+    """Median seconds per call of each function, measured round-robin in one run (under
+    ``torch.no_grad`` unless ``grad``, for functions that run a backward pass)."""
+    with torch.set_grad_enabled(grad):
         for fn in fns.values():
             for _ in range(warmup):
                 fn()

@@ -44,7 +44,10 @@ def generators(with_biggan: bool) -> dict[str, tuple[torch.nn.Module, tuple]]:
 
 
 # Adapter variants: (label, adapter name, options). Other adapters add rows here.
-VARIANTS: list[tuple[str, str, dict[str, Any]]] = [("bsa", "bsa", {})]
+VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("bsa", "bsa", {}),
+    *((f"pwgconv r{r}", "pwgconv", {"ratio": r}) for r in (2, 4, 8)),
+]
 
 
 def perturb(handle: adaptkit.AdapterHandle) -> None:

@@ -1,4 +1,5 @@
 """The example plugin installs like any third-party package and is found through its entry point."""
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,9 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_template_plugin_installs_and_attaches(tmp_path):
     target = tmp_path / "site"
+    source = shutil.copytree(ROOT / "examples" / "plugin_template", tmp_path / "src")  # builds leave files
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT / "examples" / "plugin_template")],
+         "--target", str(target), str(source)],
         check=True, capture_output=True,
     )
     script = textwrap.dedent(

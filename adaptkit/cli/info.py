@@ -45,7 +45,8 @@ def bases_command() -> None:
 @click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
 @click.option("--load", "load_dir", type=click.Path(), help="Show a saved adapter folder instead (checked against BASE).")
 def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) -> None:
-    """Show the layers each adapter would attach to on BASE and its parameter count.
+    """Show the layers each adapter would attach to on BASE, its parameter count and (where the
+    adapter describes itself) its per-layer settings.
 
     BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
     """
@@ -79,8 +80,12 @@ def _show(handle: AdapterHandle, total_base: int) -> None:
         table.add_column("layer")
         table.add_column("type")
         table.add_column("parameters", justify="right")
-        for (path, layer, _), n in zip(handle.layers(), handle.parameter_counts().values()):
-            table.add_row(path, type(layer).__name__, f"{n:,}")
+        rows = [(path, layer, adapter.extra_repr()) for path, layer, adapter in handle.layers()]
+        details = any(extra for *_, extra in rows)  # per-layer settings, where the adapter describes itself
+        if details:
+            table.add_column("details")
+        for (path, layer, extra), n in zip(rows, handle.parameter_counts().values()):
+            table.add_row(path, type(layer).__name__, f"{n:,}", *([extra] if details else []))
         console.print(table)
     finally:
         handle.detach()
