@@ -1,4 +1,4 @@
-"""``python -m adaptkit`` runs the command line."""
+"""``python -m adaptkit`` (also what ``torchrun -m adaptkit fit ...`` runs)."""
 from .cli import main
 
 main()

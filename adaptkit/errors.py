@@ -72,3 +72,31 @@ class HubConnectionError(HubError, ConnectionError):
 
 class UnsafeRepoError(HubError):
     """A Hub repo holds pickles or file names that escape its folder; adaptkit refuses it."""
+
+
+class ConfigError(AdaptkitError, ValueError):
+    """A training setting or config file is invalid."""
+
+
+class DataError(AdaptkitError):
+    """A training image folder is missing, empty, unreadable, or holds unsafe images."""
+
+
+class TrainingError(AdaptkitError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class TrainingInterrupted(AdaptkitError):
+    """Training was stopped by the user; a checkpoint to resume from was saved."""
+
+
+class ImageFolderError(AdaptkitError):
+    """An image folder is missing, empty, or holds an image that cannot be read."""
+
+
+class WeightsNotFoundError(AdaptkitError, FileNotFoundError):
+    """Pretrained weights (Inception, AlexNet, an embedded network) are not available locally."""
+
+
+class EvaluationError(AdaptkitError, ValueError):
+    """The inputs of a metric are unusable (too few images, degenerate real features, …)."""

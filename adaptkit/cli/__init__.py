@@ -41,4 +41,4 @@ def main() -> None:
     cli(prog_name="adaptkit")
 
 
-from . import hub, info, sampling  # noqa: E402,F401  (registers the commands)
+from . import evaluate, fit, hub, info, sampling  # noqa: E402,F401  (registers the commands)

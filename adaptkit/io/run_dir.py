@@ -1,6 +1,7 @@
 """A fit run folder: the adapter checkpoint plus the learned latents, pictures, log and summary."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..bases import Base, load_base
 from ..core.handle import AdapterHandle
 from ..errors import CheckpointError
 from .atomic import atomic_path
-from .checkpoint import load_adapter, read_adapter_config
+from .checkpoint import CONFIG_NAME, load_adapter, read_adapter_config
 
 LATENTS_NAME = "latents.safetensors"
 SAMPLES_PNG = "samples.png"
@@ -24,6 +25,8 @@ LOSS_PNG = "loss.png"
 LOG_CSV = "log.csv"
 SUMMARY_JSON = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
+BASE_WEIGHTS_NAME = "base_weights.safetensors"
+"""The base tensors a run fine-tuned (``--unfreeze``), by their names in the generator."""
 
 
 def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
@@ -48,13 +51,37 @@ def load_latents(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor 
     return tensors["latents"], tensors.get("labels")
 
 
+def save_base_weights(folder: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Write fine-tuned base tensors (generator parameter name → tensor)."""
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_path(Path(folder) / BASE_WEIGHTS_NAME) as tmp:
+        save_file(cpu, str(tmp))
+
+
+def load_base_weights(folder: str | os.PathLike, base: Base) -> None:
+    """Copy a run's fine-tuned base tensors into ``base``'s generator (in place)."""
+    file = Path(folder) / BASE_WEIGHTS_NAME
+    try:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    params = dict(base.generator.named_parameters())
+    wrong = [k for k, v in tensors.items() if k not in params or params[k].shape != v.shape]
+    if wrong:
+        raise CheckpointError(f"{file} does not fit base {base.id} (e.g. {wrong[0]!r})")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value)
+
+
 @dataclass
 class Run:
-    """A loaded run: the base with the adapter attached, and the learned latents."""
+    """A loaded run: the base with the adapter attached (``None`` for a run that fine-tuned the
+    base without an adapter), and the learned latents."""
 
     folder: Path
     base: Base
-    handle: AdapterHandle
+    handle: AdapterHandle | None
     latents: torch.Tensor | None
     labels: torch.Tensor | None
     config: dict[str, Any]
@@ -65,6 +92,25 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
     return dict(config.get("metadata", {}).get("base_options", {}))
 
 
+def recorded_base(folder: Path, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The base id and ``load_base`` options a folder records: in its adapter config, or in the
+    ``summary.json`` of a run without an adapter."""
+    if config is not None:
+        base_id, options = config["base"].get("id"), base_options(config)
+    else:
+        try:
+            recorded = json.loads((folder / SUMMARY_JSON).read_text()).get("base", {})
+        except FileNotFoundError:
+            raise CheckpointError(f"{folder} is neither an adapter folder nor an `adaptkit fit` run folder "
+                                  f"({CONFIG_NAME} and {SUMMARY_JSON} are missing)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
+        base_id, options = recorded.get("id"), dict(recorded.get("options", {}))
+    if not base_id:
+        raise CheckpointError(f"{folder} does not record its base; pass the base explicitly")
+    return base_id, options
+
+
 def load_run(
     folder: str | os.PathLike,
     *,
@@ -72,20 +118,23 @@ def load_run(
     device: torch.device | str | None = None,
     name: str | None = None,
 ) -> Run:
-    """Load the base a run was made for (unless given), attach its adapter, read its latents.
+    """Load the base a run was made for (unless given), apply the base layers it fine-tuned (if any;
+    a given ``base`` is changed in place), attach its adapter, read its latents.
 
     Latents are optional (a bare ``save_adapter`` folder has none). Classes the adapter adds are
     appended to ``base.class_names``, named by the checkpoint's ``metadata["class_names"]``.
     """
     folder = Path(folder)
-    config = read_adapter_config(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"run folder {folder} does not exist")
+    config = read_adapter_config(folder) if (folder / CONFIG_NAME).is_file() else None
     if base is None:
-        base_id = config["base"].get("id")
-        if not base_id:
-            raise CheckpointError(f"{folder} does not record its base; pass the base explicitly")
-        base = load_base(base_id, device=device, **base_options(config))
-    handle = load_adapter(base.generator, folder, name=name)
-    if handle.new_classes:
+        base_id, options = recorded_base(folder, config)
+        base = load_base(base_id, device=device, **options)
+    if (folder / BASE_WEIGHTS_NAME).is_file():
+        load_base_weights(folder, base)
+    handle = load_adapter(base.generator, folder, name=name) if config is not None else None
+    if handle is not None and handle.new_classes:
         base = replace(base)  # a caller's Base keeps its own class list
         try:
             base.add_classes(handle.new_classes, handle.metadata.get("class_names"))
@@ -97,4 +146,4 @@ def load_run(
         latents, labels = load_latents(folder)
         latents = latents.to(base.device)
         labels = labels.to(base.device) if labels is not None else None
-    return Run(folder, base, handle, latents, labels, config)
+    return Run(folder, base, handle, latents, labels, config or {})

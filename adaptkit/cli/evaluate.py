@@ -1,0 +1,66 @@
+"""``adaptkit eval``: KMMD, mean variance, FID and LPIPS diversity of generated vs. real images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..eval.diversity import DISTANCE_KINDS
+from ..eval.features import EXTRACTOR_KINDS
+from ..eval.report import evaluate
+from ..eval.run_samples import is_run_folder, samples_from_run
+from ..io.image_folder import read_image_folder
+from . import cli
+from .sampling import _class, _device, base_options, latent_options, open_run, progress
+
+console = Console(highlight=False)
+DEFAULT_RUN_SAMPLES = 500
+
+
+@cli.command("eval")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--real", "real_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of real images (PNG/JPEG/WebP/BMP, searched recursively).")
+@click.option("-n", "--num", type=click.IntRange(min=2), default=None,
+              help=f"Run folder: samples to generate (default {DEFAULT_RUN_SAMPLES}). "
+                   "Image folder: use at most N images, chosen at random (default all).")
+@click.option("--features", type=click.Choice(EXTRACTOR_KINDS), default="auto", show_default=True,
+              help="Feature extractor: Inception-v3 when its weights are on disk (auto), or the embedded one.")
+@click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
+              help="Inception-v3 state dict (.pth or .safetensors); default: torchvision's file in "
+                   "$TORCH_HOME/hub/checkpoints.")
+@click.option("--diversity", type=click.Choice(DISTANCE_KINDS), default="auto", show_default=True,
+              help="LPIPS distance: the lpips package (needs AlexNet weights on disk) or feature maps.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the report as JSON to this file.")
+@latent_options
+@base_options
+def eval_command(
+    folder: Path, real_dir: Path, num: int | None, features: str, inception_weights: Path | None,
+    diversity: str, json_out: Path | None, class_: str | None, seed: int, truncation: float,
+    base_spec: str | None, latent_dim: int | None, num_classes: int | None, device: str, batch_size: int,
+) -> None:
+    """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.
+
+    FOLDER is a folder of generated images, or a fit run folder (with adapter_config.json) from
+    which N samples are drawn: classes as in the run's training images unless --class is given.
+    The --base/--latent-dim/--num-classes/--truncation/--class options apply to run folders only.
+    """
+    real = read_image_folder(real_dir)
+    if is_run_folder(folder):
+        run = open_run(str(folder), base_spec, latent_dim, num_classes, device)
+        n = num or DEFAULT_RUN_SAMPLES
+        with progress(n, "sampling") as on_batch:
+            generated = samples_from_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
+                                         batch_size=batch_size, on_batch=on_batch)
+    else:
+        generated = read_image_folder(folder, limit=num, seed=seed)
+    report = evaluate(generated, real, extractor=features, diversity=diversity, inception_weights=inception_weights,
+                      seed=seed, batch_size=batch_size, device=_device(device), progress=True)
+    console.print(report.table())
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    if json_out is not None:
+        report.to_json(json_out)
+        console.print(f"wrote {json_out}")

@@ -1,0 +1,142 @@
+"""``evaluate``: every metric of a generated image set against a real one, as one report."""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from rich.progress import Progress
+from rich.table import Table
+
+from ..errors import EvaluationError
+from ..io.atomic import write_json
+from .diversity import load_perceptual_distance, pairwise_diversity
+from .features import FeatureExtractor, load_feature_extractor
+from .fid import frechet_distance
+from .kmmd import kmmd
+from .mean_variance import mean_variance
+
+
+@dataclass
+class EvalReport:
+    """The metrics of one generated set against one real set, and how they were computed."""
+
+    n_generated: int
+    n_real: int
+    extractor: str
+    feature_dim: int
+    kmmd: float
+    kmmd_sigma: float
+    mean_variance: float
+    mean_variance_dims: int
+    fid: float
+    lpips_diversity: float
+    lpips_diversity_real: float
+    lpips_distance: str
+    lpips_images: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The report as JSON text; with ``path``, also written there (atomically)."""
+        if path is not None:
+            write_json(path, self.to_dict())
+        return json.dumps(self.to_dict(), indent=2)
+
+    def table(self) -> Table:
+        """A rich table: one row per metric, with which direction is better."""
+        table = Table(title=f"{self.n_generated} generated vs. {self.n_real} real images",
+                      caption=f"features: {self.extractor}; LPIPS: {self.lpips_distance}",
+                      caption_justify="left")
+        for col, justify in (("metric", "left"), ("value", "right"), ("better", "left"), ("details", "left")):
+            table.add_column(col, justify=justify)
+        table.add_row("KMMD", f"{self.kmmd:.4f}", "lower", f"Gaussian, σ = {self.kmmd_sigma:g}")
+        table.add_row("mean variance", f"{self.mean_variance:.4f}", "≈ 1 (low: collapse)",
+                      f"{self.mean_variance_dims}/{self.feature_dim} dims")
+        table.add_row("FID", f"{self.fid:.3f}", "lower", f"{self.feature_dim}-d features")
+        table.add_row("LPIPS diversity", f"{self.lpips_diversity:.4f}", f"≈ real: {self.lpips_diversity_real:.4f}",
+                      f"pairs of {self.lpips_images} images")
+        return table
+
+
+def _check_images(images: torch.Tensor, what: str, notes: list[str]) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise EvaluationError(f"{what} images must be a tensor (N, 1 or 3, H, W) in [-1, 1], got {shape}")
+    if len(images) < 2:
+        raise EvaluationError(f"need at least two {what} images, got {len(images)}")
+    if not bool(torch.isfinite(images).all()):
+        raise EvaluationError(f"the {what} images contain NaN or infinite values")
+    outside = float(((images < -1) | (images > 1)).float().mean())
+    if outside > 0:
+        notes.append(f"{100 * outside:.2f}% of the {what} pixel values were outside [-1, 1] and were clipped")
+        images = images.clamp(-1, 1)
+    return images
+
+
+def evaluate(
+    generated: torch.Tensor,
+    real: torch.Tensor,
+    *,
+    extractor: str | FeatureExtractor = "auto",
+    diversity: str = "auto",
+    inception_weights: str | os.PathLike | None = None,
+    sigma: float = 1.0,
+    max_lpips_images: int = 100,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> EvalReport:
+    """Compare ``generated`` with ``real`` images ((N, 1|3, H, W) in [-1, 1]; sizes may differ).
+
+    ``extractor``: ``auto`` (Inception-v3 when its weights are on disk, else the embedded
+    Features32), ``inception``, ``embedded``, or a ``FeatureExtractor``. ``diversity``: the
+    LPIPS distance, ``auto`` (the ``lpips`` package when AlexNet weights are on disk, else
+    ``feature-maps``), ``lpips`` or ``feature-maps``. Features are extracted once and shared by
+    KMMD, mean variance and FID. LPIPS diversity is the mean distance over all pairs of at most
+    ``max_lpips_images`` images of a set (chosen with ``seed``), for the generated and, as the
+    reference, the real set. ``progress`` shows rich progress bars.
+    """
+    notes: list[str] = []
+    generated = _check_images(generated, "generated", notes)
+    real = _check_images(real, "real", notes)
+    if isinstance(extractor, str):
+        extractor, note = load_feature_extractor(extractor, inception_weights=inception_weights, device=device)
+        notes += [note] if note else []
+    distance = load_perceptual_distance(
+        diversity, extractor, fallback=lambda: load_feature_extractor("embedded", device=device)[0])
+
+    with Progress(transient=True) if progress else nullcontext() as bar:
+        def advance(description: str, total: int) -> Callable[[int], None] | None:
+            if bar is None:
+                return None
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        feats_gen = extractor.features(generated, batch_size=batch_size,
+                                       on_batch=advance("features of generated images", len(generated)))
+        feats_real = extractor.features(real, batch_size=batch_size,
+                                        on_batch=advance("features of real images", len(real)))
+        div_gen, lpips_images = pairwise_diversity(
+            generated, distance, max_images=max_lpips_images, seed=seed, batch_size=batch_size,
+            on_batch=advance("LPIPS (generated)", min(max_lpips_images, len(generated))))
+        div_real, _ = pairwise_diversity(
+            real, distance, max_images=max_lpips_images, seed=seed, batch_size=batch_size,
+            on_batch=advance("LPIPS (real)", min(max_lpips_images, len(real))))
+    mv = mean_variance(feats_gen, feats_real)
+    if mv.dims_used < mv.dims_total:
+        notes.append(f"mean variance skips {mv.dims_total - mv.dims_used} feature dims with zero real variance")
+    return EvalReport(
+        n_generated=len(generated), n_real=len(real), extractor=extractor.name, feature_dim=feats_real.shape[1],
+        kmmd=kmmd(feats_gen, feats_real, sigma=sigma), kmmd_sigma=sigma,
+        mean_variance=mv.value, mean_variance_dims=mv.dims_used,
+        fid=frechet_distance(feats_gen, feats_real),
+        lpips_diversity=div_gen, lpips_diversity_real=div_real, lpips_distance=distance.name,
+        lpips_images=lpips_images, notes=notes,
+    )

@@ -1,0 +1,212 @@
+"""``FitConfig``: every training setting and its default, in one place.
+
+The ``adaptkit fit`` options, the config-file keys and the library's ``fit(config)`` are all
+built from this dataclass: an option's flag is its field name with dashes (``lr_adapter`` →
+``--lr-adapter``, except ``class_id`` → ``--class``), its help text is the field's ``help``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+DEFAULT_BASE = "digits32"
+PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "none")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+UNFREEZE_ALL = "all"
+
+RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "log_every", "quiet", "device", "resume", "overwrite"})
+"""Settings a resumed run may change; every other one must match the interrupted run."""
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    kw = {"default_factory": default} if callable(default) else {"default": default}
+    return field(metadata={"help": help, **meta}, **kw)
+
+
+@dataclass
+class FitConfig:
+    """Settings of one ``adaptkit fit`` run (see ``adaptkit fit --help``)."""
+
+    # what to train on
+    data: str | None = _opt(None, "Folder of training images (PNG/JPEG/WebP/BMP, searched recursively; "
+                            "first-level subfolders are class labels).", metavar="DIR")
+    out: str | None = _opt(None, "Run folder to write (default: runs/<name of the data folder>).", metavar="DIR")
+    base: str = _opt(DEFAULT_BASE, "Base generator: a registered name (see `adaptkit bases`) or "
+                     "python:package.module:factory.", metavar="NAME")
+    latent_dim: int | None = _opt(None, "Latent size of a python: base when it cannot be inferred.")
+    num_classes: int | None = _opt(None, "Number of classes of a conditional python: base when it cannot be "
+                                   "inferred.")
+    class_id: str | None = _opt(None, "Class (id or name) of every training image for a class-conditional base; "
+                                "default: the images' class subfolders.", flag="class", metavar="CLASS")
+    strict: bool = _opt(False, "Fail on unreadable or non-image files instead of skipping them.")
+    # what to train
+    adapter: str = _opt("bsa", "Adapter to train (see `adaptkit adapters`), or `none` to train only base "
+                        "layers chosen with --unfreeze.", metavar="NAME")
+    adapter_options: dict[str, Any] = _opt(dict, "An adapter option as KEY=VALUE (repeatable; VALUE is read as "
+                                           "JSON when it parses, e.g. reg_weight=0.01).", flag="adapter-option",
+                                           metavar="KEY=VALUE")
+    unfreeze: list[str] = _opt(list, "Also fine-tune base layers: `all` (every generator weight: the paper's "
+                               "'update all' baseline) or a regex full-matching module paths (repeatable). "
+                               "BatchNorm statistics stay frozen.", metavar="LAYERS")
+    objective: str = _opt("glo", "Training objective: `glo` (the BSA paper's supervised loss with one "
+                          "learned latent per image).", metavar="NAME")
+    # the loss
+    perceptual: str = _opt("auto", "Perceptual loss network: `base` (the base's own feature network), `vgg16` "
+                           "(conv1_1…conv4_3, as the paper), `lpips` (AlexNet LPIPS), `none`; `auto` = `base` "
+                           "when the base has one, else `vgg16` when its weights are on disk, else `none`.",
+                           choices=PERCEPTUAL_CHOICES)
+    perceptual_weight: float | None = _opt(None, "λ_C, the perceptual loss weight (default per network: vgg16 "
+                                           "0.001 as the paper, lpips 1.0, base 0.1).")
+    perceptual_file: str | None = _opt(None, "Weights file for vgg16/lpips's AlexNet (.pth or .safetensors); "
+                                       "default: torchvision's cache ($TORCH_HOME/hub/checkpoints).",
+                                       metavar="FILE")
+    latent_weight: float = _opt(0.05, "λ_z, weight of the term keeping the latents spread like N(0, I) (the "
+                                "paper's 0.2 with 128-d latents held back reconstructions on 64-d digits32).")
+    latent_samples: int = _opt(10, "That term compares the batch's latents with this many × batch-size "
+                               "draws of N(0, I).")
+    noise_std: float = _opt(0.01, "Std of the noise ε added to each latent during training (G sees z_i + ε).")
+    # the optimizer
+    steps: int = _opt(1000, "Optimizer steps.")
+    batch_size: int = _opt(25, "Images per step (all processes together when data-parallel).")
+    lr_adapter: float = _opt(0.05, "Adam learning rate of the adapter parameters.")
+    lr_latent: float = _opt(0.05, "Adam learning rate of the per-image latents.")
+    lr_base: float | None = _opt(None, "Adam learning rate of layers unfrozen with --unfreeze (default: 1e-4 "
+                                 "with --adapter none, else 1e-7 as the paper's BigGAN path).")
+    seed: int = _opt(0, "Random seed: a CPU run with the same seed gives bitwise the same result.")
+    # how to run
+    device: str = _opt("auto", "cpu, cuda, cuda:N, mps, or auto (CUDA, then MPS, then CPU).")
+    precision: str = _opt("auto", "Autocast precision of the forward pass: auto = bf16 on CUDA (fp16 where "
+                          "bf16 is unsupported), fp32 elsewhere.", choices=PRECISION_CHOICES)
+    checkpoint_every: int = _opt(500, "Write a resumable checkpoint every N steps (and at the end).")
+    log_every: int = _opt(10, "Log the losses (log.csv, progress bar) every N steps.")
+    samples: int = _opt(64, "Number of random samples in samples.png.")
+    truncation: float = _opt(0.4, "Truncation threshold of the latents for samples.png (paper: 0.4).")
+    resume: bool = _opt(False, "Continue the run in --out from its last checkpoint (bitwise the same result as "
+                        "an uninterrupted run); only --steps, --checkpoint-every, --log-every, --device "
+                        "and --quiet may change.")
+    overwrite: bool = _opt(False, "Write into a non-empty --out, replacing a previous run there.")
+    quiet: bool = _opt(False, "No progress bar: a plain line every 10% of the steps (for log files).")
+
+    # --- derived values ---------------------------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        if not self.data:
+            raise ConfigError("give --out (or --data, to name the run folder after it)")
+        return Path("runs") / Path(self.data).resolve().name
+
+    @property
+    def update_all(self) -> bool:
+        return UNFREEZE_ALL in self.unfreeze
+
+    def base_lr(self) -> float:
+        if self.lr_base is not None:
+            return self.lr_base
+        return 1e-4 if self.adapter == "none" else 1e-7
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FitConfig":
+        """Settings from a mapping whose keys are field names or flag names (``lr-adapter``, ``class``);
+        unknown keys and wrong types are a ``ConfigError``."""
+        values = {}
+        for key, value in data.items():
+            name = field_name(key)
+            values[name] = check_type(name, value)
+        return cls(**values)
+
+    def validate(self) -> None:
+        """Check value ranges; raise ``ConfigError`` naming the option."""
+        positive = ("steps", "batch_size", "checkpoint_every", "log_every", "samples", "latent_samples",
+                    "lr_adapter", "lr_latent", "truncation")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
+        for name in ("latent_weight", "noise_std", "perceptual_weight", "lr_base"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"--{flag(name)} must not be negative, got {value}")
+        if self.perceptual not in PERCEPTUAL_CHOICES:
+            raise ConfigError(f"--perceptual must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
+        if self.adapter == "none" and not self.unfreeze:
+            raise ConfigError("--adapter none trains no generator parameter: add --unfreeze all (fine-tune every "
+                              "generator weight) or --unfreeze LAYERS, or choose an adapter")
+        if self.adapter == "none" and self.adapter_options:
+            raise ConfigError("--adapter-option needs an adapter (--adapter is none)")
+        if not self.data and not self.resume:
+            raise ConfigError("give the training images with --data DIR")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(FitConfig)}
+_HINTS = typing.get_type_hints(FitConfig)
+
+
+def flag(name: str) -> str:
+    """The command-line flag (without ``--``) of a field."""
+    return FIELDS[name].metadata.get("flag", name.replace("_", "-"))
+
+
+_BY_FLAG = {flag(n): n for n in FIELDS}
+
+
+def field_name(key: str) -> str:
+    """The field a config-file key or flag names (``lr-adapter``, ``lr_adapter``, ``class``)."""
+    if key in FIELDS:
+        return key
+    if key in _BY_FLAG:
+        return _BY_FLAG[key]
+    if key.replace("_", "-") in _BY_FLAG:
+        return _BY_FLAG[key.replace("_", "-")]
+    raise ConfigError(f"unknown setting {key!r} (valid: {', '.join(sorted(_BY_FLAG))})")
+
+
+def check_type(name: str, value: Any) -> Any:
+    """``value`` if it fits field ``name``'s type (ints are accepted for floats), else ``ConfigError``."""
+    hint = _HINTS[name]
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for kind in args:
+        origin = typing.get_origin(kind) or kind
+        if kind is type(None) and value is None:
+            return None
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is list and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        if origin is list and isinstance(value, str):
+            return [value]
+        if origin is dict and isinstance(value, dict):
+            return dict(value)
+        if origin in (str, bool) and isinstance(value, origin):
+            return value
+    if name == "class_id" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    wanted = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+    raise ConfigError(f"setting {flag(name)!r} must be {wanted}, got {value!r}")
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings of a TOML file, keyed by field name (keys as flags or field names; an
+    ``[adapter-options]`` table gives adapter options)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        raw = tomllib.loads(file.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file} is not valid TOML ({exc})") from None
+    return {field_name(k): check_type(field_name(k), v) for k, v in raw.items()}

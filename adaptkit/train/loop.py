@@ -1,0 +1,432 @@
+"""The training loop: ``fit(config) -> Path`` adapts a frozen base to a folder of images."""
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bases import Base, load_base
+from ..core.handle import AdapterHandle, attach_adapter
+from ..core.plugins import adapter_class
+from ..data import describe_skipped, image_classes, load_image_folder
+from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted
+from ..io.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save_adapter
+from ..io.run_dir import (
+    BASE_WEIGHTS_NAME, CHECKPOINTS_DIR, INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG,
+    SAMPLES_PNG, SUMMARY_JSON, save_base_weights, save_latents,
+)
+from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
+from .ddp import Processes, start, stop, torchrun_processes
+from .device import autocast_dtype, select_device
+from .objectives import Objective, objective_class
+from .outputs import write_log, write_pictures, write_summary
+from .perceptual import build_perceptual, resolve_perceptual
+from .progress import PlainReporter, Reporter, RichReporter, SilentReporter
+from .state import (
+    latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
+    save_checkpoint, unprefixed,
+)
+
+RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
+             INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
+
+
+class FitStep(nn.Module):
+    """One training forward pass (the module DDP wraps): the objective's terms under autocast,
+    the adapter's regularizer, and their weighted total."""
+
+    def __init__(self, generator: nn.Module, handle: AdapterHandle | None, objective: Objective,
+                 device: torch.device, amp: torch.dtype | None) -> None:
+        super().__init__()
+        self.generator, self.handle, self.objective = generator, handle, objective
+        self.device_type, self.amp = device.type, amp
+
+    def forward(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        autocast = torch.autocast(self.device_type, self.amp) if self.amp else contextlib.nullcontext()
+        with autocast:
+            terms = self.objective.loss(index)
+        total = sum(self.objective.weights[k] * v for k, v in terms.items())
+        if self.handle is not None:
+            terms["adapter_reg"] = self.handle.regularization()
+            total = total + terms["adapter_reg"]
+        return total, terms
+
+
+class StopRequest(contextlib.AbstractContextManager):
+    """Ctrl-C / SIGTERM ask the loop to stop at the end of the current step (a second Ctrl-C aborts)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.requested = False
+        self.reporter = reporter
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.reporter.note("[yellow]stopping after this step and saving a checkpoint (Ctrl-C again to abort)[/]")
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def unfreeze(generator: nn.Module, selectors: list[str]) -> dict[str, nn.Parameter]:
+    """Make the parameters of the base layers ``selectors`` picks trainable: ``all``, or regexes
+    full-matching module paths. Returns them by name."""
+    params = dict(generator.named_parameters())
+    if UNFREEZE_ALL in selectors:
+        chosen = params
+    else:
+        chosen, paths = {}, [n for n, _ in generator.named_modules() if n]
+        for pattern in selectors:
+            try:
+                matched = [p for p in paths if re.fullmatch(pattern, p)]
+            except re.error as exc:
+                raise ConfigError(f"--unfreeze {pattern!r} is not a valid regular expression ({exc})") from None
+            if not matched:
+                raise ConfigError(f"--unfreeze {pattern!r} matches no layer of the base (its layers include: "
+                                  f"{', '.join(paths[:8])})")
+            for path in matched:
+                chosen.update({f"{path}.{n}": p for n, p in generator.get_submodule(path).named_parameters()})
+    for p in chosen.values():
+        p.requires_grad_(True)
+    return chosen
+
+
+def load_training_base(config: FitConfig, device: torch.device) -> Base:
+    try:
+        return load_base(config.base, latent_dim=config.latent_dim, num_classes=config.num_classes, device=device)
+    except PluginNotFoundError as exc:
+        if config.base == DEFAULT_BASE:
+            raise ConfigError(f"the default base {DEFAULT_BASE} is not installed: pass --base NAME (see "
+                              "`adaptkit bases`) or --base python:package.module:factory") from None
+        raise exc
+
+
+def last_checkpoint(out: Path) -> Path:
+    """The newest checkpoint of the run in ``out``; a ``ConfigError`` when there is none."""
+    ckpt = latest_checkpoint(out / CHECKPOINTS_DIR)
+    if ckpt is None:
+        raise ConfigError(f"nothing to resume: {out / CHECKPOINTS_DIR} holds no checkpoint")
+    return ckpt
+
+
+def resume_config(out: str | Path, **changes: Any) -> FitConfig:
+    """The settings of the run in ``out`` (from its last checkpoint) with ``changes``, to resume it."""
+    ckpt = last_checkpoint(Path(out))
+    settings = {**read_meta(ckpt)["settings"], **changes, "out": str(out), "resume": True}
+    return FitConfig.from_dict(settings)
+
+
+class Trainer:
+    """One run of :func:`fit` (see there)."""
+
+    def __init__(self, config: FitConfig, procs: Processes, device: torch.device, command: str | None,
+                 reporter: Reporter) -> None:
+        self.config, self.procs, self.device, self.command, self.reporter = config, procs, device, command, reporter
+        self.out = config.out_dir
+        self.ckpt_dir = self.out / CHECKPOINTS_DIR
+        self.history: list[dict[str, float]] = []
+        self.step, self.elapsed_before = 0, 0.0
+        self.running: torch.Tensor | None = None
+        self.names: list[str] = []
+        self.count = 0
+
+    # --- setup ------------------------------------------------------------------------------
+    def _prepare_out(self) -> Path | None:
+        """Check the run folder; returns the checkpoint to resume from, if resuming."""
+        cfg = self.config
+        if cfg.resume:
+            ckpt = last_checkpoint(self.out)
+            saved, current = read_meta(ckpt)["settings"], cfg.to_dict()
+            changed = [n for n in FIELDS if n not in RESUMABLE and saved.get(n) != current[n]]
+            if changed:
+                shown = ", ".join(f"--{flag(n)} {saved.get(n)!r} → {current[n]!r}" for n in changed[:4])
+                raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
+                                  "--checkpoint-every, --log-every, --device and --quiet may change")
+            return ckpt
+        if self.out.exists() and not self.out.is_dir():
+            raise ConfigError(f"--out {self.out} exists and is not a folder")
+        if self.out.is_dir() and any(self.out.iterdir()):
+            if not cfg.overwrite:
+                raise ConfigError(f"{self.out} is not empty: choose another --out, continue the run there with "
+                                  "--resume, or replace it with --overwrite")
+        return None
+
+    def _clear_previous_run(self) -> None:
+        """--overwrite: remove the previous run's own files (never anything else), once setup succeeded."""
+        if self.procs.main:
+            shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+            for name in RUN_FILES:
+                (self.out / name).unlink(missing_ok=True)
+
+    def setup(self) -> None:
+        cfg, device = self.config, self.device
+        resume = self._prepare_out()
+        self.amp = autocast_dtype(cfg.precision, device)
+        torch.manual_seed(cfg.seed)
+        self.base = base = load_training_base(cfg, device)
+        objective_cls = objective_class(cfg.objective)
+        if cfg.adapter != "none":
+            adapter_class(cfg.adapter)
+        self.data = load_image_folder(cfg.data, channels=base.channels, resolution=base.resolution,
+                                      strict=cfg.strict)
+        if self.data.skipped:
+            self.reporter.note(f"[yellow]warning:[/] skipped {len(self.data.skipped)} file(s) in {self.data.root}: "
+                               f"{describe_skipped(self.data.skipped)}")
+        labels = image_classes(self.data, base, cfg.class_id)
+        self.handle = None
+        if cfg.adapter != "none":
+            options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
+            self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
+        self.unfrozen = unfreeze(base.generator, cfg.unfreeze) if cfg.unfreeze else {}
+        self.perceptual_name = resolve_perceptual(cfg.perceptual, base, cfg.perceptual_file)
+        perceptual = build_perceptual(self.perceptual_name, base, cfg.perceptual_file)
+        if perceptual is not None:
+            perceptual.to(device)
+        self.reporter.note(f"{len(self.data)} images of {self.data.root} → {self.out} | base {base.id} | "
+                           f"adapter {cfg.adapter} | perceptual {self.perceptual_name} | {device}")
+        self.data_rng = torch.Generator().manual_seed(cfg.seed)
+        self.noise_rng = torch.Generator(device).manual_seed(cfg.seed + 1)
+        self.objective = objective_cls(base, self.data.images.to(device),
+                                       labels.to(device) if labels is not None else None,
+                                       cfg, perceptual, self.noise_rng)
+        step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
+        self.model = self.procs.wrap(step_module, device)
+        self.optimizer = torch.optim.Adam(self._param_groups())
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        if resume is not None:
+            self._restore(resume)
+        elif cfg.overwrite:
+            self._clear_previous_run()
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        groups = []
+        if self.handle is not None:
+            groups.append({"params": list(self.handle.parameters()), "lr": self.config.lr_adapter,
+                           "name": "adapter"})
+        if self.unfrozen:
+            groups.append({"params": list(self.unfrozen.values()), "lr": self.config.base_lr(), "name": "base"})
+        return groups + self.objective.param_groups()
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        if not self.procs.main:
+            return
+        tensors = {
+            **prefixed("objective", self.objective.checkpoint_state()),
+            **prefixed("base", self.unfrozen),
+            "rng/data": self.data_rng.get_state(),
+            "rng/noise": self.noise_rng.get_state(),
+            "rng/torch": torch.get_rng_state(),
+        }
+        if self.handle is not None:
+            tensors.update(prefixed("adapter", self.handle.state_dict()))
+        optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
+        opt_meta = {}
+        for prefix, opt in optimizers.items():
+            opt_tensors, opt_meta[prefix] = optimizer_state(opt, prefix)
+            tensors.update(opt_tensors)
+        save_checkpoint(self.ckpt_dir, self.step, tensors, {
+            "settings": self.config.to_dict(),
+            "files": [f.as_posix() for f in self.data.files],
+            "elapsed_s": self._elapsed(),
+            "history": self.history,
+            "optimizers": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        })
+
+    def _restore(self, path: Path) -> None:
+        meta, tensors = load_checkpoint(path)
+        if meta["files"] != [f.as_posix() for f in self.data.files]:
+            raise ConfigError(f"the images in {self.data.root} changed since the run in {self.out} started; "
+                              "resume with the same images or start a new run")
+        if self.handle is not None:
+            self.handle.load_state_dict(unprefixed("adapter", tensors))
+        with torch.no_grad():
+            for name, value in unprefixed("base", tensors).items():
+                self.unfrozen[name].copy_(value)
+        missing = self.objective.load_state_dict(unprefixed("objective", tensors), strict=False).missing_keys
+        absent = sorted(set(self.objective.checkpoint_state()) & set(missing))
+        if absent:
+            raise ConfigError(f"checkpoint {path} lacks the objective's {absent[0]!r}")
+        optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
+        for prefix, opt in optimizers.items():
+            load_optimizer_state(opt, prefix, tensors, meta["optimizers"][prefix])
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        self.data_rng.set_state(tensors["rng/data"])
+        self.noise_rng.set_state(tensors["rng/noise"])
+        torch.set_rng_state(tensors["rng/torch"])
+        self.step, self.elapsed_before, self.history = meta["step"], meta["elapsed_s"], meta["history"]
+        self.reporter.note(f"resuming {self.out} at step {self.step}")
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def _accumulate(self, values: dict[str, torch.Tensor]) -> None:
+        stacked = torch.stack([v.detach().float() for v in values.values()])
+        if self.running is None:
+            self.names, self.running = list(values), torch.zeros_like(stacked)
+        self.running += stacked
+        self.count += 1
+
+    def _flush(self, stop_requested: bool) -> bool:
+        """Log the mean losses since the last flush (over all processes); stop on NaN/inf. Returns
+        whether any process asked to stop."""
+        if self.running is None or self.count == 0:
+            return stop_requested
+        flags = torch.tensor([self.count, float(stop_requested)], device=self.running.device)
+        buffer = self.procs.sum(torch.cat([self.running, flags]))
+        values = (buffer[:-2] / buffer[-2]).tolist()
+        stop_any = bool(buffer[-1] > 0)
+        self.running.zero_()
+        self.count = 0
+        means = dict(zip(self.names, values))
+        bad = {k: v for k, v in means.items() if v != v or abs(v) == float("inf")}
+        if bad:
+            self._diverged(bad)
+        self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
+        self.reporter.log(self.step, means)
+        return stop_any
+
+    def _diverged(self, bad: dict[str, float]) -> None:
+        if self.procs.main:
+            write_log(self.out, self.history)
+        last = latest_checkpoint(self.ckpt_dir)
+        kept = f"the last good checkpoint ({last}) is kept" if last else "no checkpoint had been written yet"
+        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise TrainingError(f"the loss became non-finite by step {self.step} ({terms}); training stopped and "
+                            f"{kept}. Try lower learning rates (--lr-adapter, --lr-latent) or --precision fp32")
+
+    def train_step(self) -> None:
+        """One optimizer step on a random batch (this process's share of it)."""
+        n = len(self.data)
+        index = torch.randperm(n, generator=self.data_rng)[: min(self.config.batch_size, n)]
+        index = self.procs.shard(index).to(self.device)
+        aux = self.objective.auxiliary_step(index)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, terms = self.model(index)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self._accumulate({"total": total, **terms, **aux})
+        self.step += 1
+
+    def train(self) -> None:
+        cfg, procs = self.config, self.procs
+        if min(cfg.batch_size, len(self.data)) < procs.world_size:
+            raise ConfigError(f"--batch-size {cfg.batch_size} is smaller than the {procs.world_size} processes")
+        self.started = time.perf_counter()
+        self.session_start_step = self.step
+        self.reporter.start(cfg.steps, self.step)
+        with StopRequest(self.reporter) as stop_request:
+            try:
+                while self.step < cfg.steps:
+                    self.train_step()
+                    self.reporter.advance(self.step)
+                    stopping = stop_request.requested and not procs.distributed
+                    checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                    if stopping or checkpoint or self.step % cfg.log_every == 0:
+                        stopping = self._flush(stop_request.requested) or stopping
+                    if checkpoint or stopping:
+                        self._checkpoint()
+                    if stopping:
+                        if procs.main:
+                            write_log(self.out, self.history)
+                        raise TrainingInterrupted(
+                            f"stopped at step {self.step}/{cfg.steps}; checkpoint saved in {self.ckpt_dir} — "
+                            f"continue with: adaptkit fit --out {self.out} --resume")
+            finally:
+                self.reporter.close()
+        self.train_time = time.perf_counter() - self.started
+
+    # --- outputs ----------------------------------------------------------------------------
+    def finish(self) -> None:
+        if not self.procs.main:
+            return
+        cfg, base = self.config, self.base
+        self.reporter.note("writing the run folder…")
+        options = {k: v for k, v in (("latent_dim", cfg.latent_dim), ("num_classes", cfg.num_classes))
+                   if v is not None}
+        training = {**cfg.to_dict(), "command": self.command}
+        if self.handle is not None:
+            save_adapter(self.handle, self.out, base_id=cfg.base,
+                         metadata={"training": training, "base_options": options})
+        if self.unfrozen:
+            save_base_weights(self.out, self.unfrozen)
+        learned = self.objective.learned_latents()
+        latents, labels = learned if learned is not None else (None, None)
+        if latents is not None:
+            save_latents(self.out, latents, labels)
+        write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,
+                       truncation=cfg.truncation, seed=cfg.seed)
+        write_log(self.out, self.history)
+        session_steps = self.step - self.session_start_step
+        write_summary(self.out, {
+            "status": "finished",
+            "steps": self.step,
+            "wall_time_s": round(self._elapsed(), 3),
+            "train_time_s": round(self.train_time, 3),
+            "it_per_s": round(session_steps / self.train_time, 3) if self.train_time > 0 else None,
+            "first_losses": self.history[0] if self.history else None,
+            "final_losses": self.history[-1] if self.history else None,
+            "images": len(self.data),
+            "skipped": [[p.as_posix(), why] for p, why in self.data.skipped],
+            "classes": sorted(set(labels.tolist())) if labels is not None else None,
+            "adapter": None if self.handle is None else {
+                "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets)},
+            "unfrozen_base_parameters": sum(p.numel() for p in self.unfrozen.values()),
+            "base": {"id": cfg.base, "options": options, "latent_dim": base.latent_dim,
+                     "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},
+            "objective": cfg.objective,
+            "perceptual": self.perceptual_name,
+            "loss_weights": self.objective.weights,
+            "device": str(self.device),
+            "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
+            "world_size": self.procs.world_size,
+            "training": training,
+        })
+
+
+def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | None = None) -> Path:
+    """Adapt ``config.base`` to the images in ``config.data``; returns the run folder.
+
+    The folder holds the adapter (``adapter_config.json`` recording the base and every setting,
+    ``adapter_model.safetensors``), ``latents.safetensors``, ``samples.png``,
+    ``reconstructions.png``, ``interpolation.png``, ``loss.png``, ``log.csv``, ``summary.json`` and
+    resumable checkpoints. Under ``torchrun`` the processes train data-parallel. Raises
+    ``TrainingInterrupted`` after Ctrl-C (a checkpoint is saved; resume with ``resume=True``) and
+    ``TrainingError`` when the loss becomes NaN/inf. ``command`` is recorded in the metadata.
+    """
+    config.validate()
+    procs = torchrun_processes()
+    device = select_device(config.device, procs.local_rank)
+    if not procs.main:
+        reporter = SilentReporter()
+    elif reporter is None:
+        reporter = PlainReporter() if config.quiet else RichReporter()
+    start(procs, device)
+    try:
+        trainer = Trainer(config, procs, device, command, reporter)
+        trainer.setup()
+        trainer.train()
+        trainer.finish()
+        return trainer.out
+    finally:
+        stop(procs)

@@ -1,0 +1,74 @@
+"""The contract between the training loop and an objective (what the generator is trained to do)."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ...bases.base import Base
+from ..config import FitConfig
+from ..perceptual import PerceptualLoss
+
+
+class Objective(nn.Module):
+    """How a generator is trained, independent of the adapter (any adapter × any objective).
+
+    The loop builds one per run and, every step, calls ``auxiliary_step(index)`` and then
+    ``loss(index)`` for a batch of training-image indices; it sums ``weights[k] * terms[k]``
+    and the adapter's own regularizer, backpropagates, and takes one Adam step over the adapter,
+    any unfrozen base layers and ``param_groups()``.
+
+    - ``param_groups``: the objective's own learnable tensors (e.g. per-image latents) with their
+      learning rates, updated by the generator's optimizer.
+    - ``auxiliary_step``: runs before each generator step. An adversarial objective (hinge loss,
+      the base's discriminator fine-tuned) updates its discriminator here with its own optimizer,
+      returned by ``optimizers()`` so that checkpoints hold its state; it returns its loss terms
+      (plain floats in tensors) for the log.
+    - ``checkpoint_state``: the tensors a resume checkpoint must hold.
+    - ``learned_latents``: per-image latents and classes, if the objective learns them (written to
+      ``latents.safetensors`` and used for ``reconstructions.png`` and ``interpolation.png``).
+
+    The base generator is in eval mode throughout (frozen running statistics).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        base: Base,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        config: FitConfig,
+        perceptual: PerceptualLoss | None,
+        rng: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.base = base
+        self.config = config
+        self.rng = rng
+        self.images, self.labels = images, labels  # plain tensors: not module state
+        self.perceptual = perceptual
+        if perceptual is not None:
+            perceptual.prepare(images)
+        self.weights: dict[str, float] = {}
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return []
+
+    def loss(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The unweighted loss terms (scalars) for the training images ``index``."""
+        raise NotImplementedError
+
+    def auxiliary_step(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """The trainable parameters, by name."""
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def learned_latents(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        return None

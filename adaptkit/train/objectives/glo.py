@@ -1,0 +1,54 @@
+"""``glo``: the BSA paper's supervised objective, one learned latent per training image."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..perceptual import DEFAULT_WEIGHTS
+from .base import Objective
+
+
+def latent_spread(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """mean over t of the nearest z's squared distance + mean over z of the nearest t's (the BSA
+    paper's term that keeps the learned latents spread like the samples t ~ N(0, I))."""
+    d = z.pow(2).sum(1, keepdim=True) - 2 * z @ t.T + t.pow(2).sum(1)
+    return d.min(dim=0).values.mean() + d.min(dim=1).values.mean()
+
+
+class GloObjective(Objective):
+    """Latents z_i (init 0), one per image; G is fed z_i + ε, ε ~ N(0, noise_std²). Terms: ``pixel``
+    (L1), ``perceptual`` (weight λ_C) and ``latent`` (:func:`latent_spread` against
+    ``latent_samples`` × batch draws of N(0, I), weight λ_z)."""
+
+    name = "glo"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        self.latents = nn.Parameter(torch.zeros(len(self.images), self.base.latent_dim, device=self.images.device))
+        self.weights = {"pixel": 1.0, "latent": cfg.latent_weight}
+        if self.perceptual is not None:
+            weight = cfg.perceptual_weight
+            self.weights["perceptual"] = DEFAULT_WEIGHTS[self.perceptual.name] if weight is None else weight
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": [self.latents], "lr": self.config.lr_latent, "name": "latents"}]
+
+    def loss(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.latents[index]
+        noise = torch.randn(z.shape, generator=self.rng, device=z.device, dtype=z.dtype)
+        labels = self.labels[index] if self.labels is not None else None
+        fake = self.base.generate(z + self.config.noise_std * noise, labels).float()
+        terms = {"pixel": (fake - self.images[index]).abs().mean()}
+        if self.perceptual is not None:
+            terms["perceptual"] = self.perceptual(fake, index)
+        if self.weights["latent"]:
+            t = torch.randn(self.config.latent_samples * len(index), z.shape[1], generator=self.rng,
+                            device=z.device, dtype=z.dtype)
+            terms["latent"] = latent_spread(z.float(), t.float())
+        return terms
+
+    def learned_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.latents.detach(), self.labels

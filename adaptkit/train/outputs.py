@@ -1,0 +1,73 @@
+"""Writing a run folder: the adapter, latents, pictures, loss log and summary."""
+from __future__ import annotations
+
+import csv
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..bases.base import Base
+from ..images import save_grid
+from ..io.atomic import atomic_path, write_json
+from ..io.run_dir import INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON
+from ..plot import plot_losses
+from ..sample import consecutive_pairs, generate_images, interpolate_images, pick_rows, sample_images
+
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
+
+
+def write_log(out: Path, history: list[dict[str, float]]) -> None:
+    """``log.csv`` (one row per logged step) and ``loss.png``."""
+    if not history:
+        return
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    with atomic_path(out / LOG_CSV) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    terms = [c for c in columns if c not in ("step", "elapsed_s")]
+    plot_losses([int(r["step"]) for r in history], {t: [r.get(t, math.nan) for r in history] for t in terms},
+                out / LOSS_PNG)
+
+
+def reconstruction_grid(images: torch.Tensor, generated: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Each training image beside its reconstruction, ~square: (images, images per row)."""
+    pairs = torch.stack([images.cpu(), generated.cpu()], dim=1).flatten(0, 1)
+    return pairs, 2 * math.ceil(math.sqrt(len(images)))
+
+
+def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.Tensor | None,
+                   labels: torch.Tensor | None, *, samples: int, truncation: float, seed: int) -> None:
+    """``samples.png`` (truncated-normal samples of each training class), and, when the objective
+    learned latents, ``reconstructions.png`` and ``interpolation.png`` (linear interpolation
+    between consecutive learned latents)."""
+    classes = sorted(set(labels.tolist())) if labels is not None else [None]
+    per_class = math.ceil(samples / len(classes) / 8) * 8 if len(classes) > 1 else samples
+    drawn = [sample_images(base, per_class, truncation=truncation, class_id=c, seed=seed + i)
+             for i, c in enumerate(classes)]
+    save_grid(torch.cat(drawn), out / SAMPLES_PNG, nrow=8 if len(classes) > 1 else None)
+    if latents is None:
+        return
+    grid, nrow = reconstruction_grid(images, generate_images(base, latents, labels))
+    save_grid(grid, out / RECONSTRUCTIONS_PNG, nrow=nrow)
+    pairs = consecutive_pairs(len(latents), INTERPOLATION_ROWS) if len(latents) > 1 else [(0, 0)]
+    z_a, y_a = pick_rows(latents, labels, [a for a, _ in pairs])
+    z_b, y_b = pick_rows(latents, labels, [b for _, b in pairs])
+    strips = interpolate_images(base, z_a, z_b, INTERPOLATION_STEPS, y_a=y_a, y_b=y_b)
+    save_grid(strips.flatten(0, 1), out / INTERPOLATION_PNG, nrow=INTERPOLATION_STEPS)
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    return {"adaptkit": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version(), "platform": platform.platform(terse=True)}
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    write_json(out / SUMMARY_JSON, {**summary, "versions": versions()})
+

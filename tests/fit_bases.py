@@ -1,0 +1,31 @@
+"""Bases for the fit tests, built by ``python:fit_bases:...`` factories."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adaptkit.bases import Base, wrap_generator
+from models import tiny_cond_generator
+
+
+class TinyFeatures(nn.Module):
+    """A small frozen feature network with ``feature_maps`` (like the embedded base's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.stages = nn.ModuleList([nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()),
+                                     nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())])
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        for stage in self.stages:
+            x = stage(x)
+            maps.append(x)
+        return maps
+
+
+def tiny_cond_base() -> Base:
+    base = wrap_generator("python:fit_bases:tiny_cond_base", tiny_cond_generator())
+    base.feature_network = TinyFeatures().eval()
+    return base

@@ -1,0 +1,349 @@
+"""Metrics (KMMD, mean variance, FID, LPIPS diversity), feature extractors, image folders and
+``adaptkit eval``, including sanity checks on MNIST that fail if a metric cannot tell sets apart."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import save_file
+from torch import nn
+
+from adaptkit import EvalReport, evaluate, frechet_distance, kmmd, mean_variance, read_image_folder
+from adaptkit.bases.data32 import MNIST_IMAGES, load_mnist
+from adaptkit.cli import cli
+from adaptkit.errors import EvaluationError, ImageFolderError, WeightsNotFoundError
+from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
+from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
+from adaptkit.eval.run_samples import samples_from_run
+from adaptkit.images import save_images
+from adaptkit.io.run_dir import load_run
+from adaptkit.sample import generate_images
+from runs import make_run
+
+
+class RandomGlyphCNN(nn.Module):
+    """Randomly initialized stand-in with the embedded extractor's interface (tests only: its
+    numbers mean nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.convs = nn.ModuleList([nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                                    nn.Conv2d(16, 32, 3, stride=2, padding=1)])
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+            maps.append(x)
+        return maps
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_maps(x)[-1].mean((2, 3))
+
+
+@pytest.fixture
+def random_extractor() -> FeatureExtractor:
+    return FeatureExtractor("random test CNN", RandomGlyphCNN(), resolution=32, channels=1)
+
+
+@pytest.fixture(autouse=True)
+def no_downloaded_weights(tmp_path_factory, monkeypatch):
+    """An empty torch hub cache: no test sees Inception or AlexNet weights of this machine."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+@pytest.fixture(scope="module")
+def embedded() -> FeatureExtractor:
+    return load_embedded_extractor()
+
+
+# --- KMMD -------------------------------------------------------------------------------------
+
+def test_kmmd_matches_a_hand_computation():
+    real = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    generated = torch.tensor([[0.0, 1.0]])
+    # squared distances: real-real [[0, 1], [1, 0]] → mean 0.5 → bandwidth 2·1²·0.5 = 1;
+    # real-generated: 1 and 2; generated-generated: 0. Diagonal terms are included.
+    k_rr = (1 + math.exp(-1)) / 2
+    k_gg = 1.0
+    k_rg = (math.exp(-1) + math.exp(-2)) / 2
+    assert kmmd(generated, real) == pytest.approx(math.sqrt(k_rr + k_gg - 2 * k_rg), rel=1e-12)
+    # σ = 2 quadruples the bandwidth
+    k = lambda d: math.exp(-d / 4)  # noqa: E731
+    expected = math.sqrt((2 + 2 * k(1)) / 4 + 1 - (k(1) + k(2)))
+    assert kmmd(generated, real, sigma=2.0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_kmmd_of_sets_larger_than_one_block_equals_the_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    real, generated = torch.randn(1100, 3, generator=g), torch.randn(1030, 3, generator=g) + 0.2
+    d = lambda a, b: torch.cdist(a.double(), b.double()).square()  # noqa: E731
+    scale = 2 * d(real, real).mean()
+    k = lambda a, b: torch.exp(-d(a, b) / scale).mean()  # noqa: E731
+    expected = math.sqrt(k(real, real) + k(generated, generated) - 2 * k(real, generated))
+    assert kmmd(generated, real) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kmmd_is_zero_for_identical_sets_and_grows_with_a_shift():
+    x = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    assert kmmd(x, x) == 0.0
+    assert 0 < kmmd(x + 0.5, x) < kmmd(x + 2.0, x)
+
+
+def test_kmmd_rejects_bad_input():
+    with pytest.raises(EvaluationError, match="distinct real"):
+        kmmd(torch.randn(3, 4), torch.ones(5, 4))
+    with pytest.raises(EvaluationError, match="one D"):
+        kmmd(torch.randn(3, 4), torch.randn(5, 3))
+
+
+# --- mean variance -----------------------------------------------------------------------------
+
+def test_mean_variance_is_the_average_variance_ratio():
+    real = torch.randn(200, 6, generator=torch.Generator().manual_seed(0))
+    assert mean_variance(real * 0.5, real).value == pytest.approx(0.25)
+    assert mean_variance(real, real).value == pytest.approx(1.0)
+    collapsed = real[:1].repeat(100, 1) + 1e-3 * torch.randn(100, 6)
+    assert mean_variance(collapsed, real).value < 1e-4
+
+
+def test_mean_variance_skips_zero_variance_real_dims_and_says_so():
+    real = torch.randn(100, 4, generator=torch.Generator().manual_seed(1))
+    real[:, 2] = 3.0  # a dead feature
+    generated = real * 2
+    generated[:, 2] = torch.randn(100)
+    result = mean_variance(generated, real)
+    assert (result.value, result.dims_used, result.dims_total) == (pytest.approx(4.0), 3, 4)
+    with pytest.raises(EvaluationError, match="do not vary"):
+        mean_variance(generated, torch.ones(10, 4))
+
+
+# --- FID ---------------------------------------------------------------------------------------
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(m)
+    return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def test_frechet_distance_matches_the_closed_form():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    generated = torch.randn(200, 5, generator=g, dtype=torch.float64) @ torch.randn(5, 5, generator=g,
+                                                                                    dtype=torch.float64) + 1
+    mu_r, mu_g = real.mean(0), generated.mean(0)
+    cov_r, cov_g = torch.cov(real.T), torch.cov(generated.T)
+    root = _sqrtm_psd(cov_r)
+    expected = (mu_r - mu_g).square().sum() + cov_r.trace() + cov_g.trace() - 2 * _sqrtm_psd(root @ cov_g @ root).trace()
+    assert frechet_distance(generated, real) == pytest.approx(float(expected), rel=1e-6)
+    assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_works_offline_without_torch_fidelity(monkeypatch):
+    import torchmetrics.image.fid as tm_fid
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(tm_fid, "_TORCH_FIDELITY_AVAILABLE", False)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    x = torch.randn(20, 3)
+    assert frechet_distance(x + 1, x) > 0
+
+
+# --- features ----------------------------------------------------------------------------------
+
+def test_resize_and_convert_channels_and_size():
+    gray = torch.rand(2, 1, 28, 28) * 2 - 1
+    rgb = resize_and_convert(gray, 40, 3)
+    assert rgb.shape == (2, 3, 40, 40) and torch.equal(rgb[:, 0], rgb[:, 2])
+    back = resize_and_convert(resize_and_convert(gray, 28, 3), 28, 1)
+    assert torch.allclose(back, gray, atol=1e-6)  # the luma weights sum to 1
+    with pytest.raises(EvaluationError, match="1 or 3"):
+        resize_and_convert(torch.zeros(2, 4, 8, 8), 8, 1)
+
+
+def test_inception_is_loaded_only_from_local_weights(tmp_path):
+    from torchvision.models import inception_v3
+
+    with pytest.raises(WeightsNotFoundError, match="Inception-v3 weights not found at .*inception_v3_google"):
+        load_feature_extractor("inception")
+    with pytest.raises(WeightsNotFoundError, match="not found"):
+        load_inception(tmp_path / "missing.safetensors")
+    state = {k: v.contiguous() for k, v in inception_v3(weights=None, init_weights=False).state_dict().items()}
+    save_file(dict(list(state.items())[:5]), str(tmp_path / "partial.safetensors"))
+    with pytest.raises(WeightsNotFoundError, match="not torchvision Inception-v3 weights"):
+        load_inception(tmp_path / "partial.safetensors")
+    save_file(state, str(tmp_path / "inception.safetensors"))
+    extractor, note = load_feature_extractor("auto", inception_weights=tmp_path / "inception.safetensors")
+    assert note is None and extractor.name.startswith("inception-v3") and extractor.resolution == 299
+    assert not extractor.has_feature_maps
+    assert extractor.features(torch.zeros(1, 1, 32, 32)).shape == (1, 2048)
+
+
+def test_auto_falls_back_to_the_embedded_extractor_and_says_why(embedded):
+    extractor, note = load_feature_extractor("auto")
+    assert extractor.name == embedded.name
+    assert "Inception-v3 weights not found" in note
+
+
+# --- LPIPS diversity ---------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")
+def test_lpips_distance_equals_the_lpips_package():
+    import lpips
+
+    torch.manual_seed(0)
+    net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()  # random backbone, shipped linear weights
+    a, b = torch.rand(3, 3, 64, 64) * 2 - 1, torch.rand(3, 3, 64, 64) * 2 - 1
+    ours = lpips_distance(net)
+    assert torch.allclose(ours(a, b).float(), net(a, b).flatten(), rtol=1e-4, atol=1e-6)
+    assert ours.name == "lpips alex v0.1"
+
+
+def test_feature_map_diversity(random_extractor):
+    distance = feature_map_distance(random_extractor)
+    g = torch.Generator().manual_seed(0)
+    varied = torch.rand(12, 1, 32, 32, generator=g) * 2 - 1
+    same = varied[:1].repeat(12, 1, 1, 1)
+    assert pairwise_diversity(same, distance)[0] == pytest.approx(0.0, abs=1e-9)
+    value, used = pairwise_diversity(varied, distance)
+    i, j = torch.combinations(torch.arange(12), 2).T
+    assert used == 12 and value == pytest.approx(float(distance(varied[i], varied[j]).mean()), rel=1e-5)
+    assert pairwise_diversity(varied, distance, max_images=5)[1] == 5
+    with pytest.raises(EvaluationError, match="no feature_maps"):
+        feature_map_distance(FeatureExtractor("no maps", nn.Identity(), 32, 1))
+
+
+# --- evaluate and its report --------------------------------------------------------------------
+
+def test_evaluate_reports_every_metric_and_how(random_extractor, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(20, 1, 28, 28, generator=g) * 2 - 1
+    generated = torch.rand(16, 3, 40, 40, generator=g) * 2.2 - 1.1  # other size, RGB, some values outside [-1, 1]
+    report = evaluate(generated, real, extractor=random_extractor)
+    assert (report.n_generated, report.n_real, report.feature_dim) == (16, 20, 32)
+    assert report.extractor == "random test CNN" and "feature maps" in report.lpips_distance
+    assert report.kmmd > 0 and report.fid > 0 and report.lpips_diversity > 0 and report.lpips_images == 16
+    assert any("clipped" in note for note in report.notes)
+    data = json.loads(report.to_json(tmp_path / "r.json"))
+    assert data == json.loads((tmp_path / "r.json").read_text()) == report.to_dict()
+    assert EvalReport(**data) == report
+    with pytest.raises(EvaluationError, match="at least two generated"):
+        evaluate(generated[:1], real, extractor=random_extractor)
+    with pytest.raises(EvaluationError, match="unknown feature extractor"):
+        evaluate(generated, real, extractor="vgg")
+
+
+# --- sanity on real data -----------------------------------------------------------------------
+
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-test"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    if not (MNIST_DIR / MNIST_IMAGES).is_file():
+        pytest.skip(f"the MNIST test set is not in {MNIST_DIR} (the shared data folder beside the repository)")
+    g = torch.Generator().manual_seed(0)
+    threes, sevens = (load_mnist(MNIST_DIR, digits=[d]).images for d in (3, 7))
+    threes = threes[torch.randperm(len(threes), generator=g)[:200]]
+    return {"3a": threes[:100], "3b": threes[100:], "7": sevens[torch.randperm(len(sevens), generator=g)[:100]],
+            "noise": torch.rand(100, 1, 32, 32, generator=g) * 2 - 1}
+
+
+def test_metrics_tell_a_disjoint_split_from_noise_and_another_class(digits, embedded):
+    feats = {k: embedded.features(v) for k, v in digits.items()}
+    real = feats["3a"]
+    assert kmmd(real, real) == 0.0 and frechet_distance(real, real) == pytest.approx(0, abs=1e-6)
+    split_k, split_f = kmmd(feats["3b"], real), frechet_distance(feats["3b"], real)
+    for other in ("7", "noise"):
+        assert kmmd(feats[other], real) > 4 * split_k, other
+        assert frechet_distance(feats[other], real) > 10 * split_f, other
+    assert 0.5 < mean_variance(feats["3b"], real).value < 2
+    one_three = digits["3b"][:1].repeat(50, 1, 1, 1) + 0.02 * torch.randn(50, 1, 32, 32)
+    assert mean_variance(embedded.features(one_three), real).value < 0.1  # collapse
+
+
+def test_lpips_diversity_drops_for_a_memorized_handful(digits, embedded):
+    distance = feature_map_distance(embedded)
+    varied = pairwise_diversity(digits["3b"][:40], distance)[0]
+    handful = pairwise_diversity(digits["3b"][:4].repeat(10, 1, 1, 1), distance)[0]
+    assert handful < 0.85 * varied  # 1/4 of the pairs are identical images
+
+
+# --- image folders and the CLI ------------------------------------------------------------------
+
+def test_read_image_folder(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    save_images(torch.rand(3, 1, 8, 8, generator=g) * 2 - 1, tmp_path / "a" / "nested")
+    Image.fromarray(np.full((6, 10), 255, np.uint8)).save(tmp_path / "a" / "odd.jpg")
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    images = read_image_folder(tmp_path / "a")
+    assert images.shape == (4, 1, 8, 8) and images.min() >= -1 and images.max() <= 1
+    assert read_image_folder(tmp_path / "a", limit=2).shape[0] == 2
+    save_images(torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, tmp_path / "rgb")
+    assert read_image_folder(tmp_path / "rgb").shape == (2, 3, 8, 8)
+    with pytest.raises(ImageFolderError, match="does not exist"):
+        read_image_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageFolderError, match="no images"):
+        read_image_folder(tmp_path / "empty")
+    (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ImageFolderError, match="cannot read image .*broken.png"):
+        read_image_folder(tmp_path / "a")
+
+
+def test_cli_eval_image_folders(tmp_path, embedded):
+    g = torch.Generator().manual_seed(0)
+    save_images(torch.rand(10, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "gen")
+    save_images(torch.rand(12, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "real")
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "gen"), "--real", str(tmp_path / "real"),
+                                      "--json", str(tmp_path / "out" / "report.json")])
+    assert result.exit_code == 0, result.output
+    for text in ("KMMD", "mean variance", "FID", "LPIPS diversity", embedded.name, "Inception-v3 weights not found"):
+        assert text in result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (report["n_generated"], report["n_real"], report["extractor"]) == (10, 12, embedded.name)
+
+
+def test_cli_eval_run_folder(tmp_path, embedded):
+    run = make_run(tmp_path / "run", seed=1, labels=[2, 2, 3])
+    save_images(torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1, tmp_path / "real")
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "12",
+                                      "--device", "cpu", "--json", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["n_generated"], report["n_real"]) == (12, 8)
+
+
+def test_samples_from_a_run_follow_its_training_classes(tmp_path):
+    run = load_run(make_run(tmp_path / "run", seed=1, labels=[2, 2, 3]))
+    a = samples_from_run(run, 6, seed=5)
+    assert a.shape == (6, 3, 16, 16) and torch.equal(a, samples_from_run(run, 6, seed=5, batch_size=4))
+    z = run.base.sample_latents(6, 0.4, generator=torch.Generator().manual_seed(5))
+    by_class = {c: generate_images(run.base, z, torch.full((6,), c)) for c in range(4)}
+    assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
+    assert not any(torch.allclose(a[i], by_class[0][i], atol=1e-6) for i in range(6))
+    assert torch.allclose(samples_from_run(run, 6, seed=5, class_id=0), by_class[0], atol=1e-6)
+
+
+def test_cli_eval_errors_are_one_line(tmp_path):
+    (tmp_path / "real").mkdir()
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope"), "--real", str(tmp_path / "real")])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "no images" in result.output
+    save_images(torch.zeros(2, 1, 8, 8), tmp_path / "real")
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "nope"), "--real", str(tmp_path / "real")])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "image folder" in result.output and "nope does not exist" in result.output
+    run = make_run(tmp_path / "run", seed=0, base_id=None)
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real")])
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "does not record its base" in result.output

@@ -1,0 +1,151 @@
+"""`adaptkit fit` on the command line: config files, flags, one-line errors, skipped files, resume."""
+import json
+import signal
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from adaptkit.cli import cli
+from adaptkit.errors import ConfigError
+from adaptkit.train import FitConfig, GloObjective
+from adaptkit.train.config import read_config_file
+from imagefolder import blob_images, write_images
+
+TINY = ["--base", "python:models:tiny_cond_generator", "--class", "2", "--perceptual", "none", "--samples", "4"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = tmp_path / "data"
+    write_images(folder, blob_images(6))
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, message):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fit_command_trains_and_reports(tmp_path, data):
+    result = run("fit", "--data", data, "--out", tmp_path / "run", *TINY, "--steps", "4", "--quiet",
+                 "--adapter-option", "reg_weight=0.01")
+    assert result.exit_code == 0, result.output
+    assert "pixel" in result.stdout and "reconstructions.png" in result.stdout
+    assert "6 images of" in result.stderr and "step 4/4" in result.stderr
+    config = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
+    assert config["config"]["reg_weight"] == 0.01
+    command = config["metadata"]["training"]["command"]
+    assert command.startswith("adaptkit fit --data ") and "--adapter-option reg_weight=0.01" in command
+
+
+def test_config_file_with_flags_winning(tmp_path, data):
+    toml = tmp_path / "fit.toml"
+    toml.write_text(f'data = "{data}"\nbase = "python:models:tiny_cond_generator"\nclass = 2\n'
+                    'perceptual = "none"\nsteps = 50\nlr-adapter = 0.02\nsamples = 4\n'
+                    '[adapter-option]\nreg_weight = 0.005\n')
+    settings = read_config_file(toml)
+    assert settings["class_id"] == "2" and settings["lr_adapter"] == 0.02
+    assert settings["adapter_options"] == {"reg_weight": 0.005}
+    result = run("fit", "--config", toml, "--out", tmp_path / "run", "--steps", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    training = json.loads((tmp_path / "run" / "adapter_config.json").read_text())["metadata"]["training"]
+    assert training["steps"] == 3 and training["lr_adapter"] == 0.02
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stepz = 3", "unknown setting 'stepz' (valid: "),
+    ("steps = 'many'", "setting 'steps' must be int, got 'many'"),
+    ("steps = [", "is not valid TOML"),
+])
+def test_bad_config_files(tmp_path, text, message):
+    toml = tmp_path / "fit.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        read_config_file(toml)
+
+
+def test_config_keys_accept_flag_and_field_names():
+    assert FitConfig.from_dict({"lr-adapter": 1, "class": 3, "unfreeze": "all"}) == FitConfig(
+        lr_adapter=1.0, class_id="3", unfreeze=["all"])
+
+
+def test_some_corrupt_files_are_skipped_with_a_warning(tmp_path, data):
+    (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    (data / "readme.txt").write_text("hi")
+    result = run("fit", "--data", data, "--out", tmp_path / "run", *TINY, "--steps", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: skipped 2 file(s)" in result.stderr and "broken.png" in result.stderr
+    assert "readme.txt (not a PNG/JPEG/WebP/BMP file)" in result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["images"] == 6 and len(summary["skipped"]) == 2
+    one_line_error(run("fit", "--data", data, "--out", tmp_path / "run2", *TINY, "--strict"), "(--strict)")
+
+
+def corrupt_only(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"nope")
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (lambda t, d: ["--data", t / "missing"], "does not exist"),
+    (lambda t, d: ["--data", (t / "empty").mkdir() or t / "empty"], "no image files in"),
+    (lambda t, d: ["--data", corrupt_only(t)], "none of the 1 file(s)"),
+    (lambda t, d: ["--data", d, "--base", "nope"], "unknown base 'nope'"),
+    (lambda t, d: ["--data", d, "--base", "python:no_such_module:f"], "cannot import 'no_such_module'"),
+    (lambda t, d: ["--data", d, "--adapter", "nope"], "unknown adapter 'nope'"),
+    (lambda t, d: ["--data", d, "--latent-dim", "7"], "latent of size 7"),
+    (lambda t, d: ["--data", d, "--perceptual", "vgg16", "--perceptual-file", t / "x.pth"], "--perceptual none"),
+    (lambda t, d: ["--data", d, "--class", "cat"], "unknown class 'cat'"),
+    (lambda t, d: ["--data", d, "--adapter-option", "oops"], "--adapter-option takes KEY=VALUE"),
+    (lambda t, d: ["--data", d, "--adapter-option", "nope=1"], "unknown option(s) nope"),
+    (lambda t, d: ["--out", t / "run", "--resume"], "nothing to resume"),
+])
+def test_bad_input_is_one_line(tmp_path, data, args, message):
+    result = run("fit", *TINY, "--out", tmp_path / "run", *args(tmp_path, data))
+    one_line_error(result, message)
+
+
+def test_unconditional_base_without_class(tmp_path, data):
+    result = run("fit", "--data", data, "--out", tmp_path / "run", "--base", "python:models:tiny_generator",
+                 "--perceptual", "none", "--steps", "2", "--samples", "4", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["classes"] is None
+
+
+def test_interrupt_then_resume_from_the_command_line(tmp_path, data, monkeypatch):
+    loss = GloObjective.loss
+    calls = 0
+
+    def interrupted_loss(self, index):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            signal.raise_signal(signal.SIGINT)
+        return loss(self, index)
+
+    monkeypatch.setattr(GloObjective, "loss", interrupted_loss)
+    out = tmp_path / "run"
+    result = run("fit", "--data", data, "--out", out, *TINY, "--steps", "4", "--quiet")
+    assert result.exit_code == 130 and "stopped at step 2/4" in result.stderr
+    monkeypatch.undo()
+    one_line_error(run("fit", "--out", out, "--resume", "--lr-latent", "0.5"), "cannot resume")
+    result = run("fit", "--out", out, "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.stderr and json.loads((out / "summary.json").read_text())["steps"] == 4
