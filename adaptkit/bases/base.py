@@ -94,6 +94,21 @@ class Base:
             raise UnknownClassError(f"class {cid} is out of range for base {self.id} ({self.num_classes} classes)")
         return cid
 
+    def add_classes(self, count: int, names: list[str] | None = None) -> None:
+        """Extend the class list by ``count`` classes an adapter added (ids N … N+count−1), named
+        ``names`` (default: their ids); the base's own classes keep their names (default: ids)."""
+        if self.num_classes is None:
+            raise ValueError(f"base {self.id} is unconditional: it has no classes to add to")
+        old = list(self.class_names or (str(i) for i in range(self.num_classes)))
+        new = [str(n) for n in names] if names else [str(self.num_classes + i) for i in range(count)]
+        if len(new) != count:
+            raise ValueError(f"{len(new)} names for {count} new classes")
+        clash = sorted(set(old) & set(new))
+        if clash or len(set(new)) != count:
+            raise ValueError(f"new class names must be unique and differ from the base's (repeated: {clash or new})")
+        self.class_names = old + new
+        self.num_classes += count
+
     def to(self, device: torch.device | str) -> "Base":
         for m in (self.generator, self.discriminator, self.feature_network):
             if m is not None:

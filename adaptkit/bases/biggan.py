@@ -94,7 +94,9 @@ def biggan_from_config(
     num_classes = config.num_classes
 
     def generate(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return generator(z, F.one_hot(y, num_classes).to(z.dtype), truncation)  # type: ignore[arg-type]
+        # ids ≥ num_classes are classes an adapter added (kpcbn): the one-hot vector grows to hold them
+        width = max(num_classes, int(y.max()) + 1) if y.numel() else num_classes  # type: ignore[union-attr]
+        return generator(z, F.one_hot(y, width).to(z.dtype), truncation)  # type: ignore[arg-type]
 
     return Base(
         id=name,

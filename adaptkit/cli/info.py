@@ -9,6 +9,7 @@ from ..bases import list_bases
 from ..bases.resolve import load_generator
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
 from ..core.registry import PluginInfo
+from ..errors import TargetSelectionError
 from ..io.checkpoint import load_adapter
 from . import cli
 
@@ -58,7 +59,14 @@ def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) 
         _show(loaded, total_base)
         return
     for cls in dict.fromkeys(classes):  # aliases (bsa/film) name one class: show it once
-        _show(attach_adapter(model, cls, name=f"inspect-{cls.name}"), total_base)
+        try:
+            handle = attach_adapter(model, cls, name=f"inspect-{cls.name}")
+        except TargetSelectionError as exc:
+            if adapters:  # asked for by name: an error
+                raise
+            console.print(f"{cls.name}: [dim]does not apply to this base ({exc})[/]")
+            continue
+        _show(handle, total_base)
 
 
 def _show(handle: AdapterHandle, total_base: int) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -35,7 +35,11 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What an adapter is told about its target layer and the model around it."""
+    """What an adapter is told about its target layer and the model around it.
+
+    ``model`` is the whole base, for adapters whose start depends on layers outside their target
+    (e.g. a class embedding shared by every conditional BN); read it, never change it.
+    """
 
     path: str
     channels: int | None
@@ -43,6 +47,7 @@ class LayerInfo:
     num_targets: int
     latent_dim: int | None = None
     num_classes: int | None = None
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
 
 class Adapter(nn.Module):
@@ -57,7 +62,10 @@ class Adapter(nn.Module):
     - ``prepare_call`` (class-level): rewrite the root call before the base runs (e.g. route class
       ids the base does not know away from its embedding tables);
     - ``sublayer_hooks``: transforms for sub-modules of the target (e.g. its γ/β embedding lookups);
-    - ``regularization``, ``check_mergeable``/``merge`` (exact folding into the base).
+    - ``regularization``, ``check_mergeable``/``merge`` (exact folding into the base);
+    - ``baked_config``/``baked_state_dict``: a compact inference form that training-time parameters
+      collapse into (``AdapterHandle.bake``; ``save_adapter`` saves it by default);
+    - ``new_classes``: class ids the adapter adds after the base's own.
     """
 
     name: ClassVar[str] = ""
@@ -72,6 +80,24 @@ class Adapter(nn.Module):
     @classmethod
     def default_targets(cls, model: nn.Module, config: AdapterConfig) -> list[str]:
         raise NotImplementedError(f"{cls.__name__} declares no default targets; pass targets=")
+
+    @classmethod
+    def new_classes(cls, config: AdapterConfig) -> int:
+        """How many class ids the adapter adds after the base's N (they become N, N+1, …)."""
+        return 0
+
+    @classmethod
+    def baked_config(cls, config: AdapterConfig) -> AdapterConfig | None:
+        """The config of the compact inference form, or ``None`` if there is none or ``config`` is it.
+
+        An adapter built from the returned config and loaded with ``baked_state_dict()`` must give
+        the same outputs (up to float rounding).
+        """
+        return None
+
+    def baked_state_dict(self) -> dict[str, torch.Tensor]:
+        """This adapter's tensors in the form ``baked_config`` describes (keys of its state_dict)."""
+        raise NotImplementedError(f"the {self.name!r} adapter has no baked form")
 
     @classmethod
     def check_target(cls, path: str, layer: nn.Module, config: AdapterConfig) -> None:

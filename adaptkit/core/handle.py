@@ -179,6 +179,52 @@ class AdapterHandle(nn.Module):
         terms = [a.regularization() for a in self.adapters.values()]  # type: ignore[union-attr]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
+    @property
+    def new_classes(self) -> int:
+        """Class ids this adapter adds after the base's (0 for most adapters)."""
+        return self.adapter_cls.new_classes(self.config)
+
+    # --- the compact inference form ------------------------------------------------------------
+    @property
+    def bakeable(self) -> bool:
+        """Whether the adapter has a more compact inference form it is not yet in."""
+        return self.adapter_cls.baked_config(self.config) is not None
+
+    def baked_state(self) -> tuple[AdapterConfig, dict[str, torch.Tensor]]:
+        """(config, state_dict) of the baked form, computed without changing this handle; the
+        current ones if there is nothing to bake."""
+        config = self.adapter_cls.baked_config(self.config)
+        if config is None:
+            return self.config, self.state_dict()
+        tensors = {
+            f"adapters.{key}.{name}": value.detach().clone()
+            for key, adapter in self.adapters.items()
+            for name, value in adapter.baked_state_dict().items()  # type: ignore[operator]
+        }
+        return config, tensors
+
+    def bake(self) -> None:
+        """Replace every adapter by its baked form in place (same outputs up to float rounding;
+        no-op if there is nothing to bake). The training-time parameters are gone afterwards."""
+        if not self.bakeable:
+            return
+        if self._merged:
+            raise AdaptkitError(f"unmerge {self.name!r} before baking it")
+        config, tensors = self.baked_state()
+        baked = nn.ModuleDict()
+        for path, layer, old in self.layers():
+            key = _module_key(path)
+            new = self.adapter_cls(layer, old.info, config)
+            prefix = f"adapters.{key}."
+            new.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            ref = next(iter(old.parameters()), None)
+            baked[key] = new.to(ref.device) if ref is not None else new
+        installed = bool(self._hooks)
+        self._uninstall()
+        self.adapters, self.config = baked, config
+        if installed:
+            self._install()
+
     @contextlib.contextmanager
     def enabled(self, on: bool = True) -> Iterator["AdapterHandle"]:
         """``with handle.enabled(False):`` runs the bare base."""
@@ -316,6 +362,7 @@ def attach_adapter(
             num_targets=len(paths),
             latent_dim=spec.latent_dim,
             num_classes=spec.num_classes,
+            model=model,
         )
         handle.adapters[_module_key(path)] = cls(modules[path], info, cfg)
     if ref is not None:

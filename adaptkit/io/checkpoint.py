@@ -32,17 +32,21 @@ def save_adapter(
     base_id: str | None = None,
     base_revision: str | None = None,
     metadata: dict[str, Any] | None = None,
+    bake: bool = True,
 ) -> Path:
     """Write ``handle``'s adapter to the folder ``path`` (created if needed); returns the folder.
 
     Each file is written atomically. Only adapter tensors are saved; the base is identified by
     ``base_id``/``base_revision`` and a fingerprint of its target layers' parameter names, shapes
     and dtypes. ``metadata`` (JSON-serializable) is stored as-is, merged over ``handle.metadata``.
+    ``bake``: save the adapter's compact inference form where it has one (``handle`` itself is not
+    changed); ``bake=False`` keeps the training-time parameters, for resuming.
     """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"{folder} exists and is not a folder")
     signature = base_signature(handle.base, handle.targets)
+    adapter_config, state = handle.baked_state() if bake else (handle.config, handle.state_dict())
     dist, version = adapter_distribution(handle.adapter_cls)
     config = {
         "format": FORMAT,
@@ -51,7 +55,7 @@ def save_adapter(
         "plugin": {"distribution": dist, "version": version},
         "adaptkit_version": __version__,
         "name": handle.name,
-        "config": handle.config.to_dict(),
+        "config": adapter_config.to_dict(),
         "targets": handle.targets,
         "call": handle.call_spec.to_dict(),
         "base": {
@@ -62,7 +66,7 @@ def save_adapter(
         },
         "metadata": {**handle.metadata, **(metadata or {})},
     }
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in handle.state_dict().items()}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
     write_json(folder / CONFIG_NAME, config)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,8 @@ def load_run(
     """Load the base a run was made for (unless given), apply the base layers it fine-tuned (if any;
     a given ``base`` is changed in place), attach its adapter, read its latents.
 
-    Latents are optional (a bare ``save_adapter`` folder has none).
+    Latents are optional (a bare ``save_adapter`` folder has none). Classes the adapter adds are
+    appended to ``base.class_names``, named by the checkpoint's ``metadata["class_names"]``.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -133,6 +134,13 @@ def load_run(
     if (folder / BASE_WEIGHTS_NAME).is_file():
         load_base_weights(folder, base)
     handle = load_adapter(base.generator, folder, name=name) if config is not None else None
+    if handle is not None and handle.new_classes:
+        base = replace(base)  # a caller's Base keeps its own class list
+        try:
+            base.add_classes(handle.new_classes, handle.metadata.get("class_names"))
+        except ValueError as exc:
+            handle.detach()
+            raise CheckpointError(f"{folder}: {exc}") from None
     latents = labels = None
     if (folder / LATENTS_NAME).is_file():
         latents, labels = load_latents(folder)
