@@ -2,7 +2,8 @@
 objective, side by side on the same base and data.
 
 Each mode runs the real training step of ``adaptkit fit`` (``Trainer.train_step``) in a fresh
-subprocess: warm-up steps, then timed steps. Memory is the peak the training steps add on top of
+subprocess: warm-up steps, then timed steps; the modes alternate ``--repeat`` times and each
+mode's fastest run counts (a shared machine's load varies). Memory is the peak the training steps add on top of
 the loaded base and data (gradients, optimizer state, saved activations): CUDA's peak allocated
 bytes, or on CPU the peak resident set size (Linux ``VmHWM``, reset before the steps).
 
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per mode")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode, alternating; the fastest counts")
     parser.add_argument("--perceptual", default="none", help="same for both modes (default none: the generator only)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
@@ -135,15 +137,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or str(synthetic_images(Path(tmp) / "data", 25))
-        results = {}
-        for mode in MODES:
-            command = [sys.executable, __file__, *sys.argv[1:], "--child", mode]
-            if not args.data:
-                command += ["--data", data]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"{mode} failed:\n{done.stderr.strip()}")
-            results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for _ in range(args.repeat):  # alternating, so that load changes on a shared machine hit both modes
+            for mode in MODES:
+                command = [sys.executable, __file__, *sys.argv[1:], "--child", mode]
+                if not args.data:
+                    command += ["--data", data]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(f"{mode} failed:\n{done.stderr.strip()}")
+                runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results = {mode: {**min(rs, key=lambda r: r["seconds_per_step"]),
+                      "cpu_seconds_per_step": min(r["cpu_seconds_per_step"] for r in rs),
+                      "runs": rs} for mode, rs in runs.items()}
 
     bsa, full = results["bsa"], results["update-all"]
     time_ratio = bsa["seconds_per_step"] / full["seconds_per_step"]
