@@ -29,10 +29,15 @@ class Objective(nn.Module):
     - ``learned_latents``: per-image latents and classes, if the objective learns them (written to
       ``latents.safetensors`` and used for ``reconstructions.png`` and ``interpolation.png``).
 
-    The base generator is in eval mode throughout (frozen running statistics).
+    The base generator is in eval mode throughout (frozen running statistics). The class
+    attributes give the generator optimizer's Adam ``betas``, the adapter learning rate used when
+    ``--lr-adapter`` is not given, and whether the objective uses a perceptual loss.
     """
 
     name: ClassVar[str] = ""
+    betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
+    default_lr_adapter: ClassVar[float] = 0.05
+    uses_perceptual: ClassVar[bool] = True
 
     def __init__(
         self,
