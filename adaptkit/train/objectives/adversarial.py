@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...bases.base import Base
 from ...errors import ConfigError
 from .base import Objective
 
@@ -45,15 +46,15 @@ class ProjectionRows(nn.Module):
 
 
 def extend_projection(discriminator: nn.Module, num_classes: int) -> None:
-    """Give ``discriminator``'s one class-projection ``nn.Embedding`` rows up to ``num_classes``
-    (in place; nothing to do when it already has them)."""
+    """Give ``discriminator``'s class-projection ``nn.Embedding`` rows up to ``num_classes``, in
+    place. Nothing to do when no table is shorter; it must be the discriminator's only table."""
     tables = [(n, m) for n, m in discriminator.named_modules() if isinstance(m, nn.Embedding)]
+    if not any(m.num_embeddings < num_classes for _, m in tables):
+        return
     if len(tables) != 1:
         raise ConfigError(f"the base's discriminator has {len(tables)} nn.Embedding tables, not one class "
                           "projection to extend for the new classes")
     path, table = tables[0]
-    if table.num_embeddings >= num_classes:
-        return
     parent, _, attr = path.rpartition(".")
     setattr(discriminator.get_submodule(parent), attr, ProjectionRows(table, num_classes - table.num_embeddings))
 
@@ -69,14 +70,18 @@ class AdversarialObjective(Objective):
     default_lr_adapter = 2e-4
     uses_perceptual = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        base = self.base
+    @classmethod
+    def check_base(cls, base: Base) -> None:
         if base.discriminator is None:
             raise ConfigError(f"base {base.id} has no discriminator, which --objective adversarial trains "
                               "against: use --objective glo")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             raise ConfigError("--objective adversarial does not run data-parallel (torchrun) yet")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        base = self.base
+        self.check_base(base)
         self.discriminator = copy.deepcopy(base.discriminator).train().requires_grad_(False)
         if base.conditional:
             extend_projection(self.discriminator, base.num_classes)  # type: ignore[arg-type]

@@ -58,6 +58,11 @@ class Objective(nn.Module):
             perceptual.prepare(images)
         self.weights: dict[str, float] = {}
 
+    @classmethod
+    def check_base(cls, base: Base) -> None:
+        """Raise ``ConfigError`` if the objective cannot train on ``base`` (checked before the data
+        is read)."""
+
     def param_groups(self) -> list[dict[str, Any]]:
         return []
 
