@@ -33,6 +33,9 @@ class KPConfig(AdapterConfig):
     class_embedding: where γ/β are linear layers of a condition vector (BigGAN-deep): the path of
         the ``nn.Linear`` mapping the class vector to the class embedding, which fills the last
         inputs of those linears (BigGAN-deep: ``cat(z, embeddings(class_vector))``).
+    propagate: learn S and Γ̂ (knowledge propagation). ``False`` freezes them at their start, so
+        each new class is its starting γ/β plus a learned residual r: the paper's "BSA" class
+        extension without propagation (its Fig. 7).
     baked: the compact inference form: one M × C table per γ/β; S, Γ̂ and r are gone.
     """
 
@@ -41,6 +44,7 @@ class KPConfig(AdapterConfig):
     lambda_r: float = 0.01
     init: str | list[int] = "uniform"
     class_embedding: str = "embeddings"
+    propagate: bool = True
     baked: bool = False
 
     def __post_init__(self) -> None:
@@ -112,10 +116,10 @@ class Propagation(nn.Module):
     the correction on top of the base (exactly 0 at start).
     """
 
-    def __init__(self, prior: torch.Tensor, scores: torch.Tensor, relative: bool) -> None:
+    def __init__(self, prior: torch.Tensor, scores: torch.Tensor, relative: bool, propagate: bool = True) -> None:
         super().__init__()
-        self.prior = nn.Parameter(prior.detach().clone())  # Γ̂: N × C, the old classes' values
-        self.scores = nn.Parameter(scores.to(prior).clone())  # S: M × N
+        self.prior = nn.Parameter(prior.detach().clone(), requires_grad=propagate)  # Γ̂: N × C, the old classes' values
+        self.scores = nn.Parameter(scores.to(prior).clone(), requires_grad=propagate)  # S: M × N
         self.residual = nn.Parameter(prior.new_zeros(scores.shape[0], prior.shape[1]))  # r: M × C
         anchor = self.propagate().detach() if relative else None
         self.register_buffer("anchor", anchor, persistent=False)  # recomputed from the base on load
@@ -155,7 +159,8 @@ class KnowledgePropagationAdapter(Adapter):
         scores = initial_scores(config, self.num_old)
         with torch.no_grad():
             self.propagation = nn.ModuleDict({
-                _key(sub): Propagation(self._prior(p, embedding, info.path), scores, relative=not self.replaces)
+                _key(sub): Propagation(self._prior(p, embedding, info.path), scores, relative=not self.replaces,
+                                       propagate=config.propagate)
                 for sub, p in producers.items()
             })
 

@@ -118,8 +118,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bitwise(tmp_path, blobs, monkey
 
 def test_resume_can_extend_but_not_change_settings(tmp_path, blobs):
     out = fit(config(blobs, tmp_path / "run", steps=4))
-    with pytest.raises(ConfigError, match=r"cannot resume .* \(--lr-adapter 0\.05 → 0\.1\)"):
-        fit(config(blobs, out, steps=6, resume=True, lr_adapter=0.1))
+    with pytest.raises(ConfigError, match=r"cannot resume .* \(--lr-latent 0\.05 → 0\.1\)"):
+        fit(config(blobs, out, steps=6, resume=True, lr_latent=0.1))
     fit(resume_config(out, steps=6))
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
     with pytest.raises(ConfigError, match="nothing to resume"):
@@ -184,7 +184,7 @@ def test_perceptual_loss_of_the_base(tmp_path, blobs):
 @pytest.mark.parametrize("changes, error, message", [
     (dict(base="nope"), PluginNotFoundError, "unknown base 'nope'"),
     (dict(adapter="nope"), PluginNotFoundError, "unknown adapter 'nope'"),
-    (dict(objective="nope"), ConfigError, "unknown objective 'nope' \\(available: glo\\)"),
+    (dict(objective="nope"), ConfigError, "unknown objective 'nope' \\(available: adversarial, glo\\)"),
     (dict(latent_dim=7), AdaptkitError, "latent of size 7 .* failed"),
     (dict(adapter="none"), ConfigError, "--adapter none trains no generator parameter"),
     (dict(steps=0), ConfigError, "--steps must be positive"),

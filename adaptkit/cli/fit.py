@@ -14,12 +14,15 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, TrainingInterrupted
+from ..io.checkpoint import WEIGHTS_NAME
+from ..io.run_dir import LATENTS_NAME
 from ..train.config import FIELDS, FitConfig, flag, read_config_file
 from ..train.ddp import torchrun_processes
 from ..train.loop import fit, resume_config
 from . import cli, err_console
 
 console = Console(highlight=False)
+RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME}
 _HINTS = typing.get_type_hints(FitConfig)
 
 
@@ -87,8 +90,9 @@ def _report(out: Any) -> None:
         if key not in ("step", "elapsed_s"):
             table.add_row(key, f"{first.get(key, float('nan')):.4g}", f"{final[key]:.4g}")
     console.print(table)
-    console.print(f"adapter, latents, samples.png, reconstructions.png, interpolation.png, loss.png, log.csv "
-                  f"and summary.json are in {out}")
+    written = [name for name in ("adapter", "latents", "samples.png", "reconstructions.png", "interpolation.png",
+                                 "loss.png", "log.csv") if (out / RUN_OUTPUTS.get(name, name)).exists()]
+    console.print(f"{', '.join(written)} and summary.json are in {out}")
 
 
 @cli.command("fit", context_settings={"max_content_width": 110})
@@ -102,7 +106,9 @@ def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> 
 
     Trains an adapter (default: bsa, the BSA paper's per-channel scale and shift) and one latent
     per image with the paper's loss (L1 pixel + λ_C perceptual + λ_z latent spread + the
-    adapter's regularizer), and writes a run folder: the adapter, latents.safetensors,
+    adapter's regularizer), or with --objective adversarial against the base's discriminator.
+    With an adapter that adds classes (kpcbn), class folders that name no class of the base
+    become the new classes. It writes a run folder: the adapter, latents.safetensors,
     samples.png, reconstructions.png, interpolation.png, loss.png, log.csv, summary.json and
     resumable checkpoints. Ctrl-C saves a checkpoint; --resume continues bit for bit.
 

@@ -57,7 +57,9 @@ class FitConfig:
                                "'update all' baseline) or a regex full-matching module paths (repeatable). "
                                "BatchNorm statistics stay frozen.", metavar="LAYERS")
     objective: str = _opt("glo", "Training objective: `glo` (the BSA paper's supervised loss with one "
-                          "learned latent per image).", metavar="NAME")
+                          "learned latent per image) or `adversarial` (hinge loss against the base's "
+                          "discriminator, fully fine-tuned; latents drawn from N(0, I): the kpcbn paper's).",
+                          metavar="NAME")
     # the loss
     perceptual: str = _opt("auto", "Perceptual loss network: `base` (the base's own feature network), `vgg16` "
                            "(conv1_1…conv4_3, as the paper), `lpips` (AlexNet LPIPS), `none`; `auto` = `base` "
@@ -76,10 +78,14 @@ class FitConfig:
     # the optimizer
     steps: int = _opt(1000, "Optimizer steps.")
     batch_size: int = _opt(25, "Images per step (all processes together when data-parallel).")
-    lr_adapter: float = _opt(0.05, "Adam learning rate of the adapter parameters.")
+    lr_adapter: float | None = _opt(None, "Adam learning rate of the adapter parameters (default: 0.05 with glo, "
+                                    "2e-4 with adversarial, as the kpcbn paper).")
     lr_latent: float = _opt(0.05, "Adam learning rate of the per-image latents.")
     lr_base: float | None = _opt(None, "Adam learning rate of layers unfrozen with --unfreeze (default: 1e-4 "
                                  "with --adapter none, else 1e-7 as the paper's BigGAN path).")
+    lr_discriminator: float = _opt(2e-4, "adversarial: Adam learning rate of the discriminator (the kpcbn "
+                                   "paper's 2e-4).")
+    d_steps: int = _opt(1, "adversarial: discriminator steps per generator step.")
     seed: int = _opt(0, "Random seed: a CPU run with the same seed gives bitwise the same result.")
     # how to run
     device: str = _opt("auto", "cpu, cuda, cuda:N, mps, or auto (CUDA, then MPS, then CPU).")
@@ -129,9 +135,9 @@ class FitConfig:
     def validate(self) -> None:
         """Check value ranges; raise ``ConfigError`` naming the option."""
         positive = ("steps", "batch_size", "checkpoint_every", "log_every", "samples", "latent_samples",
-                    "lr_adapter", "lr_latent", "truncation")
+                    "lr_adapter", "lr_latent", "lr_discriminator", "d_steps", "truncation")
         for name in positive:
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
         for name in ("latent_weight", "noise_std", "perceptual_weight", "lr_base"):
             value = getattr(self, name)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import shutil
 import signal
@@ -16,8 +17,8 @@ from torch import nn
 from ..bases import Base, load_base
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class
-from ..data import describe_skipped, image_classes, load_image_folder
-from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted
+from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
+from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
 from ..io.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save_adapter
 from ..io.run_dir import (
     BASE_WEIGHTS_NAME, CHECKPOINTS_DIR, INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG,
@@ -107,6 +108,32 @@ def unfreeze(generator: nn.Module, selectors: list[str]) -> dict[str, nn.Paramet
     return chosen
 
 
+def new_class_folders(data: ImageSet, base: Base, adapter: str, options: dict[str, Any]) -> list[str] | None:
+    """For an adapter that adds classes (a ``num_new_classes`` option): the class folders that name
+    no class of the base, sorted, as the new classes' names. ``options["num_new_classes"]``
+    defaults to their count; a different explicit count is a ``ConfigError``. ``None`` when the
+    adapter adds no classes or no folder names a new class."""
+    fields = {f.name for f in dataclasses.fields(adapter_class(adapter).Config)}
+    if not base.conditional or "num_new_classes" not in fields:
+        return None
+    names = sorted({f for f in data.folders if f is not None and not _is_base_class(base, f)})
+    if not names:
+        return None
+    count = options.setdefault("num_new_classes", len(names))
+    if count != len(names):
+        raise ConfigError(f"--adapter-option num_new_classes={count} disagrees with the {len(names)} class folder(s) "
+                          f"of {data.root} that name no class of base {base.id} ({', '.join(names)})")
+    return names
+
+
+def _is_base_class(base: Base, name: str) -> bool:
+    try:
+        base.class_id(name)
+    except UnknownClassError:
+        return False
+    return True
+
+
 def load_training_base(config: FitConfig, device: torch.device) -> Base:
     try:
         return load_base(config.base, latent_dim=config.latent_dim, num_classes=config.num_classes, device=device)
@@ -180,7 +207,10 @@ class Trainer:
         self.amp = autocast_dtype(cfg.precision, device)
         torch.manual_seed(cfg.seed)
         self.base = base = load_training_base(cfg, device)
-        objective_cls = objective_class(cfg.objective)
+        self.objective_cls = objective_cls = objective_class(cfg.objective)
+        objective_cls.check_base(base)
+        if not objective_cls.uses_perceptual and cfg.perceptual not in ("auto", "none"):
+            raise ConfigError(f"--objective {cfg.objective} uses no perceptual loss: drop --perceptual")
         if cfg.adapter != "none":
             adapter_class(cfg.adapter)
         self.data = load_image_folder(cfg.data, channels=base.channels, resolution=base.resolution,
@@ -188,13 +218,17 @@ class Trainer:
         if self.data.skipped:
             self.reporter.note(f"[yellow]warning:[/] skipped {len(self.data.skipped)} file(s) in {self.data.root}: "
                                f"{describe_skipped(self.data.skipped)}")
-        labels = image_classes(self.data, base, cfg.class_id)
-        self.handle = None
+        self.handle, self.new_class_names = None, None
         if cfg.adapter != "none":
             options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
+            self.new_class_names = new_class_folders(self.data, base, cfg.adapter, options)
             self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
+            if self.handle.new_classes:
+                base.add_classes(self.handle.new_classes, self.new_class_names)
+        labels = image_classes(self.data, base, cfg.class_id)
         self.unfrozen = unfreeze(base.generator, cfg.unfreeze) if cfg.unfreeze else {}
-        self.perceptual_name = resolve_perceptual(cfg.perceptual, base, cfg.perceptual_file)
+        perceptual_choice = cfg.perceptual if objective_cls.uses_perceptual else "none"
+        self.perceptual_name = resolve_perceptual(perceptual_choice, base, cfg.perceptual_file)
         perceptual = build_perceptual(self.perceptual_name, base, cfg.perceptual_file)
         if perceptual is not None:
             perceptual.to(device)
@@ -207,7 +241,7 @@ class Trainer:
                                        cfg, perceptual, self.noise_rng)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device)
-        self.optimizer = torch.optim.Adam(self._param_groups())
+        self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         if resume is not None:
             self._restore(resume)
@@ -217,8 +251,8 @@ class Trainer:
     def _param_groups(self) -> list[dict[str, Any]]:
         groups = []
         if self.handle is not None:
-            groups.append({"params": list(self.handle.parameters()), "lr": self.config.lr_adapter,
-                           "name": "adapter"})
+            lr = self.config.lr_adapter if self.config.lr_adapter is not None else self.objective_cls.default_lr_adapter
+            groups.append({"params": list(self.handle.parameters()), "lr": lr, "name": "adapter"})
         if self.unfrozen:
             groups.append({"params": list(self.unfrozen.values()), "lr": self.config.base_lr(), "name": "base"})
         return groups + self.objective.param_groups()
@@ -366,12 +400,14 @@ class Trainer:
                    if v is not None}
         training = {**cfg.to_dict(), "command": self.command}
         if self.handle is not None:
-            save_adapter(self.handle, self.out, base_id=cfg.base,
-                         metadata={"training": training, "base_options": options})
+            metadata = {"training": training, "base_options": options}
+            if self.new_class_names:
+                metadata["class_names"] = self.new_class_names
+            save_adapter(self.handle, self.out, base_id=cfg.base, metadata=metadata)
         if self.unfrozen:
             save_base_weights(self.out, self.unfrozen)
         learned = self.objective.learned_latents()
-        latents, labels = learned if learned is not None else (None, None)
+        latents, labels = learned if learned is not None else (None, self.objective.labels)
         if latents is not None:
             save_latents(self.out, latents, labels)
         write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,

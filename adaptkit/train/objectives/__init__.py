@@ -1,12 +1,13 @@
-"""Training objectives, by name. ``adversarial`` (hinge loss with the base's discriminator, for
-class extension) plugs in here as another ``Objective`` subclass."""
+"""Training objectives, by name: ``glo`` (supervised, learned latents) and ``adversarial`` (hinge
+loss with the base's discriminator, for class extension)."""
 from __future__ import annotations
 
 from ...errors import ConfigError
+from .adversarial import AdversarialObjective, hinge_d_loss, hinge_g_loss
 from .base import Objective
 from .glo import GloObjective, latent_spread
 
-OBJECTIVES: dict[str, type[Objective]] = {GloObjective.name: GloObjective}
+OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (GloObjective, AdversarialObjective)}
 
 
 def objective_class(name: str) -> type[Objective]:
@@ -15,4 +16,4 @@ def objective_class(name: str) -> type[Objective]:
     return OBJECTIVES[name]
 
 
-__all__ = ["OBJECTIVES", "GloObjective", "Objective", "latent_spread", "objective_class"]
+__all__ = ["OBJECTIVES", "AdversarialObjective", "GloObjective", "hinge_d_loss", "hinge_g_loss", "Objective", "latent_spread", "objective_class"]

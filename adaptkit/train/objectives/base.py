@@ -29,10 +29,15 @@ class Objective(nn.Module):
     - ``learned_latents``: per-image latents and classes, if the objective learns them (written to
       ``latents.safetensors`` and used for ``reconstructions.png`` and ``interpolation.png``).
 
-    The base generator is in eval mode throughout (frozen running statistics).
+    The base generator is in eval mode throughout (frozen running statistics). The class
+    attributes give the generator optimizer's Adam ``betas``, the adapter learning rate used when
+    ``--lr-adapter`` is not given, and whether the objective uses a perceptual loss.
     """
 
     name: ClassVar[str] = ""
+    betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
+    default_lr_adapter: ClassVar[float] = 0.05
+    uses_perceptual: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -52,6 +57,11 @@ class Objective(nn.Module):
         if perceptual is not None:
             perceptual.prepare(images)
         self.weights: dict[str, float] = {}
+
+    @classmethod
+    def check_base(cls, base: Base) -> None:
+        """Raise ``ConfigError`` if the objective cannot train on ``base`` (checked before the data
+        is read)."""
 
     def param_groups(self) -> list[dict[str, Any]]:
         return []

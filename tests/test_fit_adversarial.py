@@ -1,0 +1,245 @@
+"""`fit --objective adversarial` and class extension with kpcbn: D and G train, the base's tensors
+stay, new classes come from class folders, old classes stay bitwise, resume is bitwise."""
+import copy
+import csv
+import signal
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+from torch import nn
+
+from adaptkit.bases import Base, load_base
+from adaptkit.bases.digits32_model import WEIGHTS_DIR
+from adaptkit.cli import cli
+from adaptkit.errors import TrainingInterrupted
+from adaptkit.io.run_dir import load_run
+from adaptkit.train import AdversarialObjective, FitConfig, fit, resume_config
+from adaptkit.train.ddp import torchrun_processes
+from adaptkit.train.loop import Trainer
+from adaptkit.train.objectives import hinge_d_loss, hinge_g_loss
+from adaptkit.train.objectives.adversarial import extend_projection
+from adaptkit.train.progress import SilentReporter
+from imagefolder import blob_images, write_images
+from models import tiny_cond_generator
+
+OLD = torch.arange(8)  # digits32's classes
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """Class folders 8/ and 9/ (new classes of digits32) and 3/ (an old one), 4 gray images each."""
+    root = tmp_path_factory.mktemp("digits")
+    for i, name in enumerate(("8", "9", "3")):
+        write_images(root / name, blob_images(4, resolution=32, seed=i)[:, :1])
+    return root
+
+
+def new_only(root, tmp_path):
+    """The same data without the old class 3."""
+    folder = tmp_path / "new"
+    for name in ("8", "9"):
+        write_images(folder / name, blob_images(4, resolution=32, seed=int(name))[:, :1])
+    return folder
+
+
+def config(data, out, **changes) -> FitConfig:
+    settings = dict(data=str(data), out=str(out), adapter="kpcbn", objective="adversarial", steps=3, log_every=1,
+                    checkpoint_every=3, samples=8, quiet=True)
+    return FitConfig(**{**settings, **changes})
+
+
+def trained(cfg: FitConfig) -> Trainer:
+    trainer = Trainer(cfg, torchrun_processes(), torch.device("cpu"), None, SilentReporter())
+    trainer.setup()
+    judge = getattr(trainer.objective, "discriminator", nn.Identity())
+    trainer.start_state = {n: p.detach().clone() for n, p in judge.named_parameters()}
+    trainer.start_adapter = {n: p.detach().clone() for n, p in (trainer.handle.named_parameters()
+                                                                if trainer.handle else [])}
+    trainer.train()
+    trainer.finish()
+    return trainer
+
+
+def fixed_outputs(base: Base, labels: torch.Tensor) -> torch.Tensor:
+    z = torch.randn(len(labels), base.latent_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        return base.generate(z, labels)
+
+
+def changed(before: dict, module: nn.Module) -> list[str]:
+    return [n for n, p in module.named_parameters() if n in before and not torch.equal(before[n], p)]
+
+
+def test_hinge_terms():
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.0])
+    d_real, d_fake = hinge_d_loss(real, fake)
+    assert d_real.item() == pytest.approx(2.5 / 3) and d_fake.item() == pytest.approx(1.0)
+    assert hinge_g_loss(fake).item() == pytest.approx(1 / 3)
+
+
+class ToyD(nn.Module):
+    """D(x, y) = w · mean(x) + b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.tensor(2.0)), nn.Parameter(torch.tensor(0.25))
+
+    def forward(self, x, y):
+        return self.w * x.flatten(1).mean(1) + self.b
+
+
+def test_the_objective_on_a_toy_discriminator():
+    base = Base("toy", tiny_cond_generator(), latent_dim=16, resolution=16, channels=3, num_classes=4,
+                discriminator=ToyD())
+    images = torch.linspace(-1, 1, 4)[:, None, None, None].expand(4, 3, 16, 16).contiguous()
+    objective = AdversarialObjective(base, images, torch.zeros(4, dtype=torch.long),
+                                     FitConfig(lr_discriminator=0.1), None, torch.Generator().manual_seed(0))
+    fake = torch.full((4, 3, 16, 16), 0.5)
+    objective._fakes = lambda n: (fake[:n], torch.zeros(n, dtype=torch.long))
+    index = torch.tensor([0, 3])  # real means -1 and 1: D = -1.75, 2.25
+    terms = objective.auxiliary_step(index)
+    assert terms["d_real"].item() == pytest.approx((2.75 + 0.0) / 2) and terms["d_fake"].item() == pytest.approx(2.25)
+    w, b = objective.discriminator.w.item(), objective.discriminator.b.item()
+    assert w != 2.0 and b < 0.25  # Adam moved D against the fakes
+    assert not any(p.requires_grad for p in objective.discriminator.parameters())
+    assert objective.loss(index)["g_hinge"].item() == pytest.approx(-(w * 0.5 + b))
+    assert base.discriminator.w.item() == 2.0  # a copy is trained
+
+
+def test_new_projection_rows_judge_only_new_labels():
+    d = load_base("digits32").discriminator
+    wide = copy.deepcopy(d)
+    extend_projection(wide, 10)
+    x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    old, new = torch.tensor([0, 3, 5, 7]), torch.tensor([8, 9, 8, 9])
+    assert torch.equal(wide(x, old), d(x, old))  # old rows are the base's
+    mean = d.embed(OLD).mean(0)
+    assert torch.allclose(wide.embed.rows, mean.expand(2, -1))
+    h = nn.functional.relu(d.blocks(x)).sum((2, 3))
+    before = wide(x, new)
+    assert torch.allclose(before, d.linear(h).squeeze(1) + (mean * h).sum(1), atol=1e-4)
+    with torch.no_grad():
+        wide.embed.rows[1] += 1
+    after = wide(x, new)
+    assert torch.equal(after[[0, 2]], before[[0, 2]]) and not torch.allclose(after[[1, 3]], before[[1, 3]])
+    assert torch.equal(wide(x, old), d(x, old))
+
+
+def test_kpcbn_adversarial_trains_d_and_the_adapter_and_keeps_the_base(tmp_path, digits):
+    reference = load_base("digits32")
+    base_old = fixed_outputs(reference, OLD)
+    trainer = trained(config(digits, tmp_path / "run"))
+    objective, base = trainer.objective, trainer.base
+    assert changed(trainer.start_state, objective.discriminator)
+    assert sorted({n.split(".")[0] for n in changed(trainer.start_adapter, trainer.handle)}) == ["adapters"]
+    shipped = load_file(str(WEIGHTS_DIR / "digits32_discriminator.safetensors"))
+    assert all(torch.equal(base.discriminator.state_dict()[k], v) for k, v in shipped.items())
+    assert all(torch.equal(p, reference.generator.state_dict()[n]) for n, p in base.generator.state_dict().items())
+    assert base.class_names[-2:] == ["8", "9"] and sorted(set(objective.labels.tolist())) == [3, 8, 9]
+    assert torch.equal(fixed_outputs(base, OLD), base_old)
+
+    run = load_run(trainer.out)
+    assert run.base.class_names[-2:] == ["8", "9"] and run.latents is None
+    assert torch.equal(fixed_outputs(run.base, OLD), base_old)
+    with open(trainer.out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["step", "elapsed_s", "total", "g_hinge", "adapter_reg", "d_real", "d_fake"]
+    assert float(rows[0]["adapter_reg"]) == pytest.approx(0.01 * 12 / 8)  # λ_s·Σ mean|S| at S = 1/8, r = 0
+    assert (trainer.out / "samples.png").is_file() and not (trainer.out / "reconstructions.png").exists()
+
+
+@pytest.mark.parametrize("changes", [dict(adapter="bsa"), dict(adapter="pwgconv"),
+                                     dict(adapter="none", unfreeze=["all"])])
+def test_any_adapter_and_transfergan(tmp_path, digits, changes):
+    old_only = tmp_path / "threes"
+    write_images(old_only / "3", blob_images(4, resolution=32)[:, :1])
+    reference = load_base("digits32")
+    trainer = trained(config(old_only, tmp_path / "run", steps=2, **changes))
+    assert changed(trainer.start_state, trainer.objective.discriminator)
+    if trainer.handle is not None:
+        assert changed(trainer.start_adapter, trainer.handle)
+    moved = [n for n, p in trainer.base.generator.named_parameters()
+             if not torch.equal(p, dict(reference.generator.named_parameters())[n])]
+    assert bool(moved) == (changes["adapter"] == "none")
+
+
+def test_glo_with_kpcbn_and_the_bsa_row(tmp_path, digits):
+    trainer = trained(config(new_only(digits, tmp_path), tmp_path / "run", objective="glo", perceptual="none",
+                             adapter_options={"propagate": False}))
+    for adapter in trainer.handle.adapters.values():
+        for prop in adapter.propagation.values():
+            assert torch.equal(prop.scores, torch.full_like(prop.scores, 1 / 8))
+            assert not prop.residual.eq(0).all()
+    tables = dict(load_base("digits32").generator.named_parameters())
+    first = next(iter(trainer.handle.adapters.values()))
+    assert torch.equal(first.propagation["gamma"].prior, tables["blocks.0.bn1.gamma.weight"])
+    assert (trainer.out / "reconstructions.png").is_file() and load_run(trainer.out).base.num_classes == 10
+
+
+def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
+    reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2))
+    calls, loss = 0, AdversarialObjective.loss
+
+    def interrupted(self, index):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            signal.raise_signal(signal.SIGINT)
+        return loss(self, index)
+
+    monkeypatch.setattr(AdversarialObjective, "loss", interrupted)
+    with pytest.raises(TrainingInterrupted):
+        fit(config(digits, tmp_path / "cut", steps=5, checkpoint_every=2))
+    monkeypatch.undo()
+    resumed = fit(resume_config(tmp_path / "cut"))
+    for name in ("adapter_model.safetensors", "checkpoints/step-0000005.safetensors"):
+        a, b = load_file(str(reference / name)), load_file(str(resumed / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert any(k.startswith("objective/discriminator.") for k in a) and any(k.startswith("aux/") for k in a)
+
+
+def cli_run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, message):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_cli_samples_a_new_class_by_name(tmp_path, digits):
+    out = tmp_path / "run"
+    result = cli_run("fit", "--data", new_only(digits, tmp_path), "--out", out, "--adapter", "kpcbn",
+                     "--objective", "adversarial", "--steps", "2", "--samples", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    result = cli_run("sample", out, "-n", "4", "--class", "9", "--out", tmp_path / "nines.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "nines.png").is_file()
+    one_line_error(cli_run("sample", out, "-n", "4", "--class", "10"), "out of range for base digits32 (10 classes)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--base", "python:models:tiny_cond_generator", "--class", "1"],
+     "has no discriminator, which --objective adversarial trains against: use --objective glo"),
+    (["--adapter", "kpcbn", "--adapter-option", "num_new_classes=3"],
+     "num_new_classes=3 disagrees with the 2 class folder(s)"),
+    (["--perceptual", "base"], "--objective adversarial uses no perceptual loss"),
+])
+def test_clear_errors(tmp_path, digits, args, message):
+    data = new_only(digits, tmp_path) if "kpcbn" in args else tmp_path / "flat"
+    if data == tmp_path / "flat":
+        write_images(data / "3", blob_images(2, resolution=32)[:, :1])
+    result = cli_run("fit", "--data", data, "--out", tmp_path / "run", "--objective", "adversarial",
+                     "--steps", "1", "--quiet", *args)
+    one_line_error(result, message)
