@@ -215,3 +215,13 @@ def test_latent_spread_matches_its_definition():
     d = torch.tensor([[((a - b) ** 2).sum().item() for b in t] for a in z])
     expected = d.min(dim=0).values.mean() + d.min(dim=1).values.mean()
     assert torch.allclose(latent_spread(z, t), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("changes, lr", [
+    ({}, 0.05),                                              # bsa: the glo objective's default
+    ({"adapter": "pwgconv"}, 5e-4),                          # pwgconv recommends its own rate for glo
+    ({"adapter": "pwgconv", "lr_adapter": 0.01}, 0.01),     # --lr-adapter wins
+])
+def test_adapter_learning_rate_defaults(tmp_path, blobs, changes, lr):
+    out = fit(config(blobs, tmp_path / "run", steps=2, checkpoint_every=2, **changes))
+    assert json.loads((out / "summary.json").read_text())["adapter"]["lr"] == pytest.approx(lr)

@@ -65,12 +65,15 @@ class Adapter(nn.Module):
     - ``regularization``, ``check_mergeable``/``merge`` (exact folding into the base);
     - ``baked_config``/``baked_state_dict``: a compact inference form that training-time parameters
       collapse into (``AdapterHandle.bake``; ``save_adapter`` saves it by default);
-    - ``new_classes``: class ids the adapter adds after the base's own.
+    - ``new_classes``: class ids the adapter adds after the base's own;
+    - ``recommended_lr``: Adam learning rates the adapter trains well with, by objective name
+      (``adaptkit fit`` uses them when ``--lr-adapter`` is not given; else the objective's default).
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
     uses_context: ClassVar[bool] = False
+    recommended_lr: ClassVar[dict[str, float]] = {}
 
     def __init__(self, layer: nn.Module, info: LayerInfo, config: AdapterConfig) -> None:
         super().__init__()

@@ -248,11 +248,18 @@ class Trainer:
         elif cfg.overwrite:
             self._clear_previous_run()
 
+    def adapter_lr(self) -> float:
+        """--lr-adapter, else the adapter's recommended rate for the objective, else the objective's."""
+        cfg = self.config
+        if cfg.lr_adapter is not None:
+            return cfg.lr_adapter
+        recommended = adapter_class(cfg.adapter).recommended_lr
+        return recommended.get(cfg.objective, self.objective_cls.default_lr_adapter)
+
     def _param_groups(self) -> list[dict[str, Any]]:
         groups = []
         if self.handle is not None:
-            lr = self.config.lr_adapter if self.config.lr_adapter is not None else self.objective_cls.default_lr_adapter
-            groups.append({"params": list(self.handle.parameters()), "lr": lr, "name": "adapter"})
+            groups.append({"params": list(self.handle.parameters()), "lr": self.adapter_lr(), "name": "adapter"})
         if self.unfrozen:
             groups.append({"params": list(self.unfrozen.values()), "lr": self.config.base_lr(), "name": "base"})
         return groups + self.objective.param_groups()
@@ -426,7 +433,8 @@ class Trainer:
             "skipped": [[p.as_posix(), why] for p, why in self.data.skipped],
             "classes": sorted(set(labels.tolist())) if labels is not None else None,
             "adapter": None if self.handle is None else {
-                "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets)},
+                "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets),
+                "lr": self.adapter_lr()},
             "unfrozen_base_parameters": sum(p.numel() for p in self.unfrozen.values()),
             "base": {"id": cfg.base, "options": options, "latent_dim": base.latent_dim,
                      "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},

@@ -1,0 +1,169 @@
+"""Few-shot domain adaptation quality: adapt the embedded base ``digits32`` to Omniglot alphabets
+from 25, 50 or 100 drawings with each method, and score samples against the alphabet's remaining
+drawings (KMMD, mean variance, FID, LPIPS diversity; embedded ``features32`` extractor), over
+several seeds.
+
+Methods: ``base`` (the unadapted base: the floor), ``bsa``, ``update-all`` (fine-tune every
+generator weight with the same ``glo`` objective, the BSA paper's baseline), ``pwgconv-rR``
+(ratio R). Every fit is ``adaptkit fit`` with its defaults except the ones named here; the
+training class of the conditional base is ``--class`` (every drawing is fed as that class). Each
+(alphabet, shots, seed) draws its training drawings at random; the rest of the alphabet is the
+real set; every method of that cell sees the same split.
+
+    python benchmarks/fewshot.py                                   # everything (hours on 2 cores)
+    python benchmarks/fewshot.py --alphabets Latin Korean --workers 2
+
+Results per job are cached in ``--work`` (rerunning skips finished jobs); the table goes to the
+console, ``--json`` and the ``.md`` beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _jobs import fmt, mean_std, run_jobs, save_results, write_png_folder  # noqa: E402
+
+ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
+METHODS: dict[str, dict[str, Any]] = {
+    "bsa": {"adapter": "bsa"},
+    "update-all": {"adapter": "none", "unfreeze": ["all"]},
+    "base": {},
+    "pwgconv-r2": {"adapter": "pwgconv", "adapter_options": {"ratio": 2}},
+    "pwgconv-r4": {"adapter": "pwgconv", "adapter_options": {"ratio": 4}},
+    "pwgconv-r8": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}},
+}
+METRICS = (("kmmd", "KMMD ↓", 3), ("mean_variance", "mean var. →1", 3), ("fid", "FID ↓", 1),
+           ("lpips_diversity", "LPIPS div.", 3))
+
+
+def split(n: int, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, real) of one cell: ``shots`` random drawings, and the rest."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:shots], order[shots:]
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Fit one method on one cell (in a worker process) and evaluate its samples."""
+    from adaptkit import FitConfig, evaluate, fit, sample_images
+    from adaptkit.bases import load_base
+    from adaptkit.bases.data32 import load_omniglot
+    from adaptkit.io.run_dir import load_run
+    from adaptkit.train.progress import SilentReporter
+
+    started = time.perf_counter()
+    images = load_omniglot(Path(job["zip"]), alphabets=[job["alphabet"]]).images
+    train, real = split(len(images), job["shots"], job["seed"])
+    run_dir = Path(job["work"]) / job["key"]
+    if job["method"] == "base":
+        base = load_base("digits32")
+    else:
+        data = write_png_folder(images[train], Path(job["work"]) / "data" / job["key"])
+        settings = {**METHODS[job["method"]], **job["fit"]}
+        fit(FitConfig(data=str(data), out=str(run_dir), class_id=job["class_id"], seed=job["seed"],
+                      device="cpu", quiet=True, overwrite=True, **settings), reporter=SilentReporter())
+        base = load_run(run_dir).base
+    fit_s = time.perf_counter() - started
+    generated = sample_images(base, job["samples"], class_id=job["class_id"], seed=job["seed"])
+    report = evaluate(generated, images[real], extractor="embedded", diversity="feature-maps", seed=job["seed"])
+    return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
+            "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor}
+
+
+def table(rows: list[dict[str, Any]], methods: list[str]) -> tuple[Table, str, dict[str, Any]]:
+    """The rich table, its markdown twin and the aggregated numbers (mean, std per metric)."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        cells[(r["alphabet"], r["shots"], r["method"])].append(r)
+    head = ["alphabet", "shots", "method", *[t for _, t, _ in METRICS]]
+    rich_table = Table(title="few-shot adaptation of digits32 (mean ± std over seeds)")
+    for h in head:
+        rich_table.add_column(h, justify="left" if h in ("alphabet", "method") else "right")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    summary = {}
+    for (alphabet, shots, method), group in cells.items():
+        values = [fmt([g[m] for g in group], d) for m, _, d in METRICS]
+        rich_table.add_row(alphabet, str(shots), method, *values)
+        lines.append(f"| {alphabet} | {shots} | {method} | " + " | ".join(values) + " |")
+        summary[f"{alphabet}/{shots}/{method}"] = {
+            m: dict(zip(("mean", "std"), mean_std([g[m] for g in group]))) for m, _, _ in METRICS}
+    return rich_table, "\n".join(lines) + "\n", summary
+
+
+def claims(summary: dict[str, Any], alphabets: list[str], shots: list[int], methods: list[str]) -> list[str]:
+    """The papers' claims, checked cell by cell on the means."""
+    out = []
+    def mean(a: str, s: int, m: str, metric: str) -> float:
+        return summary[f"{a}/{s}/{m}"][metric]["mean"]
+    if {"bsa", "update-all"} <= set(methods) and 25 in shots:
+        for a in alphabets:
+            k = mean(a, 25, "bsa", "kmmd") < mean(a, 25, "update-all", "kmmd")
+            v = mean(a, 25, "bsa", "mean_variance") > mean(a, 25, "update-all", "mean_variance")
+            out.append(f"BSA paper, {a}, 25 shots: bsa KMMD lower than update-all: {'yes' if k else 'no'}; "
+                       f"bsa mean variance higher: {'yes' if v else 'no'}")
+    if {"bsa", "pwgconv-r8"} <= set(methods):
+        for a in alphabets:
+            wins = [s for s in shots if mean(a, s, "pwgconv-r8", "kmmd") <= mean(a, s, "bsa", "kmmd")]
+            out.append(f"PWG paper, {a}: pwgconv r8 KMMD ≤ bsa at {wins or 'no'} of {shots} shots")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    parser.add_argument("--alphabets", nargs="+", default=list(ALPHABETS), choices=ALPHABETS)
+    parser.add_argument("--shots", nargs="+", type=int, default=[25, 50, 100])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--steps", type=int, default=1000, help="fit steps (adaptkit fit's default)")
+    parser.add_argument("--class", dest="class_id", default="3", help="the base class the drawings are fed as")
+    parser.add_argument("--samples", type=int, default=500, help="generated images per evaluation")
+    parser.add_argument("--workers", type=int, default=2, help="jobs in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--work", type=Path, default=Path("runs/fewshot"), help="run folders and job cache")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fewshot.json"))
+    args = parser.parse_args()
+
+    zip_path = args.data / "omniglot" / "images_background_small1.zip"
+    if not zip_path.is_file():
+        parser.error(f"{zip_path} not found: pass --data (the folder holding omniglot/)")
+    fit_settings = {"steps": args.steps}
+    jobs = []
+    for seed in args.seeds:  # seed-major: a run stopped early leaves whole seeds
+        for a in args.alphabets:
+            for s in args.shots:
+                for m in args.methods:
+                    jobs.append({"key": f"{a}-{s}-s{seed}-{m}-{args.steps}", "alphabet": a, "shots": s,
+                                 "seed": seed, "method": m, "class_id": args.class_id, "samples": args.samples,
+                                 "zip": str(zip_path), "work": str(args.work), "fit": fit_settings})
+    started = time.perf_counter()
+    rows = run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads)
+    wall = time.perf_counter() - started
+    rich_table, markdown, summary = table(rows, args.methods)
+    checks = claims(summary, args.alphabets, args.shots, args.methods)
+    console = Console()
+    console.print(rich_table)
+    for line in checks:
+        console.print(line)
+    fit_minutes = sum(r["fit_s"] for r in rows) / 60
+    console.print(f"wall time {wall / 60:.1f} min for {len(jobs)} jobs ({fit_minutes:.1f} job-minutes, "
+                  f"{args.workers} workers × {args.threads} thread)")
+    command = "python benchmarks/fewshot.py " + " ".join(sys.argv[1:])
+    save_results(args.json, {"command": command.strip(), "torch": torch.__version__, "settings": vars(args) | {
+        "data": str(args.data), "work": str(args.work), "json": str(args.json)}, "wall_time_s": round(wall, 1),
+        "job_minutes": round(fit_minutes, 1), "claims": checks, "summary": summary, "jobs": rows},
+        markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n")
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
