@@ -1,6 +1,7 @@
 """Fake `adaptkit fit` run folders: an adapter checkpoint plus learned latents, as fit writes them."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import torch
@@ -27,3 +28,17 @@ def make_run(folder: Path, seed: int, *, count: int = 3, labels: list[int] | Non
         save_latents(folder, z, torch.tensor(labels if labels is not None else [seed % 4] * count))
     handle.detach()
     return folder
+
+
+def interrupt_on_call(monkeypatch, objective: type, call: int) -> None:
+    """Make the ``call``-th ``objective.loss`` raise SIGINT (Ctrl-C) before computing the loss."""
+    loss, calls = objective.loss, 0
+
+    def interrupted(self, index):
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            signal.raise_signal(signal.SIGINT)
+        return loss(self, index)
+
+    monkeypatch.setattr(objective, "loss", interrupted)

@@ -19,6 +19,7 @@ from adaptkit.train.objectives import latent_spread
 from adaptkit.train.outputs import reconstruction_grid
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
+from runs import interrupt_on_call
 
 TINY_COND = "python:models:tiny_cond_generator"
 RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", "interpolation.png",
@@ -92,17 +93,7 @@ def tensors(out):
 def test_ctrl_c_saves_a_checkpoint_and_resume_is_bitwise(tmp_path, blobs, monkeypatch):
     reference = fit(config(blobs, tmp_path / "full", steps=8, checkpoint_every=3, log_every=2))
 
-    calls = 0
-    loss = GloObjective.loss
-
-    def interrupted_loss(self, index):
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            signal.raise_signal(signal.SIGINT)
-        return loss(self, index)
-
-    monkeypatch.setattr(GloObjective, "loss", interrupted_loss)
+    interrupt_on_call(monkeypatch, GloObjective, 5)
     with pytest.raises(TrainingInterrupted, match=r"stopped at step 5/8; .*--resume"):
         fit(config(blobs, tmp_path / "cut", steps=8, checkpoint_every=3, log_every=2))
     monkeypatch.undo()

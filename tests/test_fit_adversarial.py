@@ -2,7 +2,6 @@
 stay, new classes come from class folders, old classes stay bitwise, resume is bitwise."""
 import copy
 import csv
-import signal
 
 import pytest
 import torch
@@ -23,6 +22,7 @@ from adaptkit.train.objectives.adversarial import extend_projection
 from adaptkit.train.progress import SilentReporter
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
+from runs import interrupt_on_call
 
 OLD = torch.arange(8)  # digits32's classes
 
@@ -188,16 +188,7 @@ def test_glo_with_kpcbn_and_the_bsa_row(tmp_path, digits):
 
 def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
     reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2))
-    calls, loss = 0, AdversarialObjective.loss
-
-    def interrupted(self, index):
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            signal.raise_signal(signal.SIGINT)
-        return loss(self, index)
-
-    monkeypatch.setattr(AdversarialObjective, "loss", interrupted)
+    interrupt_on_call(monkeypatch, AdversarialObjective, 3)
     with pytest.raises(TrainingInterrupted):
         fit(config(digits, tmp_path / "cut", steps=5, checkpoint_every=2))
     monkeypatch.undo()

@@ -1,6 +1,5 @@
 """`adaptkit fit` on the command line: config files, flags, one-line errors, skipped files, resume."""
 import json
-import signal
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ from adaptkit.errors import ConfigError
 from adaptkit.train import FitConfig, GloObjective
 from adaptkit.train.config import read_config_file
 from imagefolder import blob_images, write_images
+from runs import interrupt_on_call
 
 TINY = ["--base", "python:models:tiny_cond_generator", "--class", "2", "--perceptual", "none", "--samples", "4"]
 
@@ -130,17 +130,7 @@ def test_unconditional_base_without_class(tmp_path, data):
 
 
 def test_interrupt_then_resume_from_the_command_line(tmp_path, data, monkeypatch):
-    loss = GloObjective.loss
-    calls = 0
-
-    def interrupted_loss(self, index):
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            signal.raise_signal(signal.SIGINT)
-        return loss(self, index)
-
-    monkeypatch.setattr(GloObjective, "loss", interrupted_loss)
+    interrupt_on_call(monkeypatch, GloObjective, 2)
     out = tmp_path / "run"
     result = run("fit", "--data", data, "--out", out, *TINY, "--steps", "4", "--quiet")
     assert result.exit_code == 130 and "stopped at step 2/4" in result.stderr
