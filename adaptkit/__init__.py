@@ -41,6 +41,7 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .data import load_image_folder
+from .demo import run_demo, write_demo_set
 from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
@@ -117,7 +118,9 @@ __all__ = [
     "read_image_folder",
     "sample_images",
     "resume_config",
+    "run_demo",
     "save_adapter",
     "save_grid",
     "set_active_adapter",
+    "write_demo_set",
 ]

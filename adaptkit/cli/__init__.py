@@ -41,4 +41,4 @@ def main() -> None:
     cli(prog_name="adaptkit")
 
 
-from . import evaluate, fit, hub, info, sampling  # noqa: E402,F401  (registers the commands)
+from . import demo, evaluate, fit, hub, info, sampling  # noqa: E402,F401  (registers the commands)

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import typing
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -43,10 +44,15 @@ def _option(f: dataclasses.Field) -> Callable:
     return click.option(decl, f.name, type=kind, default=f.default, show_default=f.default is not None, **kwargs)
 
 
-def fit_options(command: Callable) -> Callable:
-    for f in reversed(list(FIELDS.values())):
-        command = _option(f)(command)
-    return command
+def field_options(*names: str) -> Callable[[Callable], Callable]:
+    """A decorator adding the ``FitConfig`` fields ``names`` as options (every field when none is named)."""
+    fields = [FIELDS[n] for n in names] if names else list(FIELDS.values())
+
+    def decorate(command: Callable) -> Callable:
+        for f in reversed(fields):
+            command = _option(f)(command)
+        return command
+    return decorate
 
 
 def _parse_adapter_options(items: tuple[str, ...]) -> dict[str, Any]:
@@ -62,7 +68,18 @@ def _parse_adapter_options(items: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _command_line(ctx: click.Context, given: dict[str, Any], config_file: str | None) -> str:
+def given_settings(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line (not left at their defaults), as ``FitConfig`` values."""
+    given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
+    if "adapter_options" in given:
+        given["adapter_options"] = _parse_adapter_options(given["adapter_options"])
+    if "unfreeze" in given:
+        given["unfreeze"] = list(given["unfreeze"])
+    return given
+
+
+def command_line(ctx: click.Context, given: dict[str, Any], config_file: str | None = None) -> str:
+    """The command as it was given (defaults left out), recorded in the run's metadata."""
     parts = ["adaptkit", ctx.info_name or "fit"]
     if config_file:
         parts += ["--config", config_file]
@@ -78,7 +95,7 @@ def _command_line(ctx: click.Context, given: dict[str, Any], config_file: str | 
     return shlex.join(parts)
 
 
-def _report(out: Any) -> None:
+def _report(out: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     first, final = summary["first_losses"] or {}, summary["final_losses"] or {}
     table = Table(title=f"{out}: {summary['steps']} steps, {summary['it_per_s']} it/s, "
@@ -95,11 +112,25 @@ def _report(out: Any) -> None:
     console.print(f"{', '.join(written)} and summary.json are in {out}")
 
 
+def train_and_report(train: Callable[[], Path]) -> Path | None:
+    """Run ``train`` (a fit), exit with code 130 after Ctrl-C, and print the run's losses (on the
+    main process). Returns the run folder there, else None."""
+    try:
+        out = train()
+    except TrainingInterrupted as exc:
+        err_console.print(f"[yellow]{exc}[/]", soft_wrap=True)
+        sys.exit(130)
+    if not torchrun_processes().main:
+        return None
+    _report(out)
+    return out
+
+
 @cli.command("fit", context_settings={"max_content_width": 110})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file of settings; keys are these option names (e.g. lr-adapter = 0.05, class = 3, "
                    "[adapter-option] table). Options on the command line win.")
-@fit_options
+@field_options()
 @click.pass_context
 def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> None:
     """Adapt a frozen base generator to a folder of 25–100 images.
@@ -114,21 +145,11 @@ def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> 
 
     Data-parallel: torchrun --nproc-per-node N -m adaptkit fit ... (NCCL on GPUs, gloo on CPU).
     """
-    given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
-    if "adapter_options" in given:
-        given["adapter_options"] = _parse_adapter_options(given["adapter_options"])
-    if "unfreeze" in given:
-        given["unfreeze"] = list(given["unfreeze"])
+    given = given_settings(ctx, options)
     settings = {**(read_config_file(config_file) if config_file else {}), **given}
     if settings.get("resume"):
         out = settings.pop("out", None) or FitConfig.from_dict(settings).out_dir
         config = resume_config(out, **{k: v for k, v in settings.items() if k != "resume"})
     else:
         config = FitConfig.from_dict(settings)
-    try:
-        out = fit(config, command=_command_line(ctx, given, config_file))
-    except TrainingInterrupted as exc:
-        err_console.print(f"[yellow]{exc}[/]", soft_wrap=True)
-        sys.exit(130)
-    if torchrun_processes().main:
-        _report(out)
+    train_and_report(lambda: fit(config, command=command_line(ctx, given, config_file)))

@@ -154,7 +154,8 @@ class FitConfig:
         if self.adapter == "none" and self.adapter_options:
             raise ConfigError("--adapter-option needs an adapter (--adapter is none)")
         if not self.data and not self.resume:
-            raise ConfigError("give the training images with --data DIR")
+            raise ConfigError("give the training images with --data DIR (or run `adaptkit demo` to try "
+                              "adaptkit on built-in images)")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(FitConfig)}

@@ -152,6 +152,15 @@ def last_checkpoint(out: Path) -> Path:
     return ckpt
 
 
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """A ``ConfigError`` unless ``out`` can take a new run: missing, an empty folder, or ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} is not empty: choose another --out, continue the run there with "
+                          "--resume, or replace it with --overwrite")
+
+
 def resume_config(out: str | Path, **changes: Any) -> FitConfig:
     """The settings of the run in ``out`` (from its last checkpoint) with ``changes``, to resume it."""
     ckpt = last_checkpoint(Path(out))
@@ -186,12 +195,7 @@ class Trainer:
                 raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
                                   "--checkpoint-every, --log-every, --device and --quiet may change")
             return ckpt
-        if self.out.exists() and not self.out.is_dir():
-            raise ConfigError(f"--out {self.out} exists and is not a folder")
-        if self.out.is_dir() and any(self.out.iterdir()):
-            if not cfg.overwrite:
-                raise ConfigError(f"{self.out} is not empty: choose another --out, continue the run there with "
-                                  "--resume, or replace it with --overwrite")
+        check_out_dir(self.out, cfg.overwrite)
         return None
 
     def _clear_previous_run(self) -> None:
