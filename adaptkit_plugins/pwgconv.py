@@ -98,6 +98,9 @@ class PwgConvAdapter(Adapter):
     name = "pwgconv"
     Config = PwgConvConfig
     uses_context = True
+    # glo's 0.05 (tuned for bsa) collapses the samples: the FC layer maps the whole latent to a
+    # k×k matrix per group; 5e-4 measured best of 0.05 / 5e-3 / 5e-4 (benchmarks/fewshot.py, Latin).
+    recommended_lr = {"glo": 5e-4}
 
     def __init__(self, layer: nn.Module, info: LayerInfo, config: PwgConvConfig) -> None:
         super().__init__(layer, info, config)
