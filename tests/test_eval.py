@@ -326,7 +326,8 @@ def test_cli_eval_run_folder(tmp_path, embedded):
 def test_samples_from_a_run_follow_its_training_classes(tmp_path):
     run = load_run(make_run(tmp_path / "run", seed=1, labels=[2, 2, 3]))
     a = samples_from_run(run, 6, seed=5)
-    assert a.shape == (6, 3, 16, 16) and torch.equal(a, samples_from_run(run, 6, seed=5, batch_size=4))
+    # batches of 4 + 2 give the same samples (up to kernel rounding, which varies with the thread count)
+    assert a.shape == (6, 3, 16, 16) and torch.allclose(a, samples_from_run(run, 6, seed=5, batch_size=4), atol=1e-6)
     z = run.base.sample_latents(6, 0.4, generator=torch.Generator().manual_seed(5))
     by_class = {c: generate_images(run.base, z, torch.full((6,), c)) for c in range(4)}
     assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
