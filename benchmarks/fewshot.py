@@ -3,9 +3,9 @@ from 25, 50 or 100 drawings with each method, and score samples against the alph
 drawings (KMMD, mean variance, FID, LPIPS diversity; embedded ``features32`` extractor), over
 several seeds.
 
-Methods: ``base`` (the unadapted base: the floor), ``bsa``, ``update-all`` (fine-tune every
-generator weight with the same ``glo`` objective, the BSA paper's baseline), ``pwgconv-rR``
-(ratio R). Every fit is ``adaptkit fit`` with its defaults except the ones named here; the
+Methods: ``base`` (the unadapted base: the floor), ``bsa`` (fit's default adapter learning rate
+0.05), ``bsa-lr0.01``, ``update-all`` (fine-tune every generator weight with the same ``glo``
+objective, the BSA paper's baseline; fit's lr 1e-4), ``pwgconv-rR`` (ratio R; its recommended rate 5e-4). Every fit is ``adaptkit fit`` with its defaults except the ones named here; the
 training class of the conditional base is ``--class`` (every drawing is fed as that class). Each
 (alphabet, shots, seed) draws its training drawings at random; the rest of the alphabet is the
 real set; every method of that cell sees the same split.
@@ -36,6 +36,7 @@ from _jobs import fmt, mean_std, run_jobs, save_results, write_png_folder  # noq
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 METHODS: dict[str, dict[str, Any]] = {
     "bsa": {"adapter": "bsa"},
+    "bsa-lr0.01": {"adapter": "bsa", "lr_adapter": 0.01},
     "update-all": {"adapter": "none", "unfreeze": ["all"]},
     "base": {},
     "pwgconv-r2": {"adapter": "pwgconv", "adapter_options": {"ratio": 2}},
@@ -77,6 +78,25 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     report = evaluate(generated, images[real], extractor="embedded", diversity="feature-maps", seed=job["seed"])
     return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
             "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor}
+
+
+def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path:
+    """One PNG for the first cell: its training drawings, then ``per_row`` samples of each method
+    (in ``--methods`` order), one row each."""
+    from adaptkit import sample_images, save_grid
+    from adaptkit.bases import load_base
+    from adaptkit.bases.data32 import load_omniglot
+    from adaptkit.io.run_dir import load_run
+
+    first = jobs[0]
+    cell = [j for j in jobs if (j["alphabet"], j["shots"], j["seed"]) == (first["alphabet"], first["shots"],
+                                                                         first["seed"])]
+    images = load_omniglot(Path(first["zip"]), alphabets=[first["alphabet"]]).images
+    rows = [images[split(len(images), first["shots"], first["seed"])[0][:per_row]]]
+    for j in cell:
+        base = load_base("digits32") if j["method"] == "base" else load_run(Path(j["work"]) / j["key"]).base
+        rows.append(sample_images(base, per_row, class_id=j["class_id"], seed=j["seed"]))
+    return save_grid(torch.cat(rows), path, nrow=per_row)
 
 
 def table(rows: list[dict[str, Any]], methods: list[str]) -> tuple[Table, str, dict[str, Any]]:
@@ -131,6 +151,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--work", type=Path, default=Path("runs/fewshot"), help="run folders and job cache")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fewshot.json"))
+    parser.add_argument("--grid", type=Path, default=Path("docs/images/fewshot_samples.png"),
+                        help="training drawings and each method's samples for the first cell")
     args = parser.parse_args()
 
     zip_path = args.data / "omniglot" / "images_background_small1.zip"
@@ -159,10 +181,11 @@ def main() -> None:
                   f"{args.workers} workers × {args.threads} thread)")
     command = "python benchmarks/fewshot.py " + " ".join(sys.argv[1:])
     save_results(args.json, {"command": command.strip(), "torch": torch.__version__, "settings": vars(args) | {
-        "data": str(args.data), "work": str(args.work), "json": str(args.json)}, "wall_time_s": round(wall, 1),
+        "data": str(args.data), "work": str(args.work), "json": str(args.json), "grid": str(args.grid)}, "wall_time_s": round(wall, 1),
         "job_minutes": round(fit_minutes, 1), "claims": checks, "summary": summary, "jobs": rows},
         markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n")
-    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+    grid = comparison_grid(jobs, args.grid)
+    print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {grid}")
 
 
 if __name__ == "__main__":
