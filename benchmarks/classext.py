@@ -125,6 +125,24 @@ def plot_curves(summary: list[dict[str, Any]], folder: Path) -> list[Path]:
     return paths
 
 
+def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path:
+    """One PNG for the first seed's largest image count: real 8s and 9s (held out), then each
+    method's samples of 8 and of 9, one row each."""
+    from adaptkit import sample_images, save_grid
+    from adaptkit.bases.data32 import load_mnist
+    from adaptkit.io.run_dir import load_run
+
+    shots = max(j["shots"] for j in jobs)
+    cell = [j for j in jobs if j["shots"] == shots and j["seed"] == jobs[0]["seed"]]
+    mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
+    _, real = split(mnist.labels, shots, cell[0]["seed"])
+    rows = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
+    for j in cell:
+        base = load_run(Path(j["work"]) / j["key"]).base
+        rows += [sample_images(base, per_row, class_id=str(c), seed=j["seed"]) for c in NEW_CLASSES]
+    return save_grid(torch.cat(rows), path, nrow=per_row)
+
+
 def render(summary: list[dict[str, Any]]) -> tuple[Table, str]:
     head = ["images / class", "method", "best FID ↓ (8, 9)", "at step", "KMMD there ↓",
             "steps to bsa's best FID", "FID at the end"]
@@ -178,7 +196,7 @@ def main() -> None:
     save_results(args.json, {"command": command, "torch": torch.__version__, "wall_time_s": round(wall, 1),
                              "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                              "summary": summary, "runs": rows}, markdown)
-    plots = plot_curves(summary, args.plots)
+    plots = [*plot_curves(summary, args.plots), comparison_grid(jobs, args.plots / "classext_samples.png")]
     print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {', '.join(map(str, plots))}")
 
 
