@@ -13,3 +13,12 @@ def cond_gen():
 def cond_inputs():
     g = torch.Generator().manual_seed(1)
     return torch.randn(6, 16, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (tiny tensors: threads only add overhead on a shared machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,20 +2,13 @@
 import json
 
 import pytest
-import torch
-from click.testing import CliRunner
 from PIL import Image, ImageFont
 
-from adaptkit.cli import cli
 from adaptkit.demo import write_demo_set
+from clitools import invoke, one_line_error
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def files(folder):
@@ -48,15 +41,10 @@ def test_demo_set_without_freetype(tmp_path, monkeypatch):
             assert img.size == (32, 32) and img.getextrema()[1] > 200
 
 
-def one_line_error(result, message):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-
 
 def test_demo_command(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--steps", "3", "--out", str(out), "--quiet"])
+    result = invoke("demo", "--steps", "3", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     for name in ("samples.png", "reconstructions.png", "adapter_config.json", "adapter_model.safetensors"):
         assert (out / name).is_file(), name
@@ -67,12 +55,12 @@ def test_demo_command(tmp_path):
     assert config["metadata"]["training"]["command"].startswith("adaptkit demo --steps 3 --out ")
     assert json.loads((out / "summary.json").read_text())["classes"] == list(range(8))
 
-    one_line_error(CliRunner().invoke(cli, ["demo", "--steps", "3", "--out", str(out), "--quiet"]),
+    one_line_error(invoke("demo", "--steps", "3", "--out", out, "--quiet"),
                    f"{out} is not empty")
-    result = CliRunner().invoke(cli, ["demo", "--steps", "2", "--out", str(out), "--quiet", "--overwrite"])
+    result = invoke("demo", "--steps", "2", "--out", out, "--quiet", "--overwrite")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["steps"] == 2
 
 
 def test_fit_without_data_points_to_the_demo(tmp_path):
-    one_line_error(CliRunner().invoke(cli, ["fit", "--out", str(tmp_path / "run")]), "adaptkit demo")
+    one_line_error(invoke("fit", "--out", tmp_path / "run"), "adaptkit demo")

@@ -26,12 +26,7 @@ RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", 
              "latents.safetensors", "log.csv", "loss.png", "reconstructions.png", "samples.png", "summary.json"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

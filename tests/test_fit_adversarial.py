@@ -5,13 +5,11 @@ import csv
 
 import pytest
 import torch
-from click.testing import CliRunner
 from safetensors.torch import load_file
 from torch import nn
 
 from adaptkit.bases import Base, load_base
 from adaptkit.bases.digits32_model import WEIGHTS_DIR
-from adaptkit.cli import cli
 from adaptkit.errors import TrainingInterrupted
 from adaptkit.io.run_dir import load_run
 from adaptkit.train import AdversarialObjective, FitConfig, fit, resume_config
@@ -20,6 +18,7 @@ from adaptkit.train.loop import Trainer
 from adaptkit.train.objectives import hinge_d_loss, hinge_g_loss
 from adaptkit.train.objectives.adversarial import extend_projection
 from adaptkit.train.progress import SilentReporter
+from clitools import invoke, one_line_error
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
 from runs import interrupt_on_call
@@ -27,12 +26,7 @@ from runs import interrupt_on_call
 OLD = torch.arange(8)  # digits32's classes
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -199,25 +193,18 @@ def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
     assert any(k.startswith("objective/discriminator.") for k in a) and any(k.startswith("aux/") for k in a)
 
 
-def cli_run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
-
-def one_line_error(result, message):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 
 def test_cli_samples_a_new_class_by_name(tmp_path, digits):
     out = tmp_path / "run"
-    result = cli_run("fit", "--data", new_only(digits, tmp_path), "--out", out, "--adapter", "kpcbn",
+    result = invoke("fit", "--data", new_only(digits, tmp_path), "--out", out, "--adapter", "kpcbn",
                      "--objective", "adversarial", "--steps", "2", "--samples", "8", "--quiet")
     assert result.exit_code == 0, result.output
-    result = cli_run("sample", out, "-n", "4", "--class", "9", "--out", tmp_path / "nines.png")
+    result = invoke("sample", out, "-n", "4", "--class", "9", "--out", tmp_path / "nines.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "nines.png").is_file()
-    one_line_error(cli_run("sample", out, "-n", "4", "--class", "10"), "out of range for base digits32 (10 classes)")
+    one_line_error(invoke("sample", out, "-n", "4", "--class", "10"), "out of range for base digits32 (10 classes)")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -231,6 +218,6 @@ def test_clear_errors(tmp_path, digits, args, message):
     data = new_only(digits, tmp_path) if "kpcbn" in args else tmp_path / "flat"
     if data == tmp_path / "flat":
         write_images(data / "3", blob_images(2, resolution=32)[:, :1])
-    result = cli_run("fit", "--data", data, "--out", tmp_path / "run", "--objective", "adversarial",
+    result = invoke("fit", "--data", data, "--out", tmp_path / "run", "--objective", "adversarial",
                      "--steps", "1", "--quiet", *args)
     one_line_error(result, message)

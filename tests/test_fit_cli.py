@@ -2,25 +2,18 @@
 import json
 
 import pytest
-import torch
-from click.testing import CliRunner
 
-from adaptkit.cli import cli
 from adaptkit.errors import ConfigError
 from adaptkit.train import FitConfig, GloObjective
 from adaptkit.train.config import read_config_file
+from clitools import invoke as run, one_line_error
 from imagefolder import blob_images, write_images
 from runs import interrupt_on_call
 
 TINY = ["--base", "python:models:tiny_cond_generator", "--class", "2", "--perceptual", "none", "--samples", "4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -30,15 +23,7 @@ def data(tmp_path):
     return folder
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
-
-def one_line_error(result, message):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert "Traceback" not in result.output
 
 
 def test_fit_command_trains_and_reports(tmp_path, data):

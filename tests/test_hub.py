@@ -14,7 +14,6 @@ from safetensors.torch import save_file
 from adaptkit import (
     BaseMismatchError,
     CheckpointError,
-    HubAuthError,
     HubConnectionError,
     HubNotFoundError,
     UnsafeRepoError,
