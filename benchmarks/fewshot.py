@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--steps", type=int, default=1000, help="fit steps (adaptkit fit's default)")
+    parser.add_argument("--lr-adapter", type=float, help="override every method's adapter learning rate")
     parser.add_argument("--class", dest="class_id", default="3", help="the base class the drawings are fed as")
     parser.add_argument("--samples", type=int, default=500, help="generated images per evaluation")
     parser.add_argument("--workers", type=int, default=2, help="jobs in parallel")
@@ -158,13 +159,17 @@ def main() -> None:
     zip_path = args.data / "omniglot" / "images_background_small1.zip"
     if not zip_path.is_file():
         parser.error(f"{zip_path} not found: pass --data (the folder holding omniglot/)")
-    fit_settings = {"steps": args.steps}
+    fit_settings: dict[str, Any] = {"steps": args.steps}
+    suffix = f"{args.steps}"
+    if args.lr_adapter is not None:
+        fit_settings["lr_adapter"] = args.lr_adapter
+        suffix += f"-lr{args.lr_adapter:g}"
     jobs = []
     for seed in args.seeds:  # seed-major: a run stopped early leaves whole seeds
         for a in args.alphabets:
             for s in args.shots:
                 for m in args.methods:
-                    jobs.append({"key": f"{a}-{s}-s{seed}-{m}-{args.steps}", "alphabet": a, "shots": s,
+                    jobs.append({"key": f"{a}-{s}-s{seed}-{m}-{suffix}", "alphabet": a, "shots": s,
                                  "seed": seed, "method": m, "class_id": args.class_id, "samples": args.samples,
                                  "zip": str(zip_path), "work": str(args.work), "fit": fit_settings})
     started = time.perf_counter()
