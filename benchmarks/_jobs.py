@@ -1,6 +1,5 @@
 """Shared pieces of the quality benchmarks: independent jobs run in worker processes (one thread
-each, results cached per job so an interrupted benchmark resumes), image sets written as PNG
-folders for ``adaptkit fit``, and mean ± std summaries."""
+each, results cached per job so an interrupted benchmark resumes) and mean ± std summaries."""
 from __future__ import annotations
 
 import json
@@ -13,7 +12,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adaptkit.io.atomic import write_json
@@ -47,14 +45,6 @@ def run_jobs(jobs: list[dict[str, Any]], worker: Callable[[dict[str, Any]], dict
             progress.update(task, advance=1, description=f"done: {job['key']}")
     return [{**j, **done[j["key"]]} for j in jobs]
 
-
-def write_png_folder(images: torch.Tensor, folder: Path) -> Path:
-    """Write (N, 1, H, W) images in [-1, 1] as 8-bit gray PNGs ``folder/0000.png`` …"""
-    folder.mkdir(parents=True, exist_ok=True)
-    pixels = ((images[:, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-    for i, p in enumerate(pixels):
-        Image.fromarray(p, mode="L").save(folder / f"{i:04d}.png")
-    return folder
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -32,7 +32,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import run_jobs, save_results, write_png_folder  # noqa: E402
+from _jobs import run_jobs, save_results  # noqa: E402
 
 NEW_CLASSES = (8, 9)
 METHODS: dict[str, dict[str, Any]] = {
@@ -57,6 +57,7 @@ def split(labels: torch.Tensor, shots: int, seed: int) -> tuple[dict[int, torch.
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train one method on one split in stages, evaluating after each (in a worker process)."""
     from adaptkit import FitConfig, evaluate, fit, load_feature_extractor, sample_images
+    from adaptkit.images import save_images
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
     from adaptkit.train import resume_config
@@ -67,7 +68,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     train, real = split(mnist.labels, job["shots"], job["seed"])
     data = Path(job["work"]) / "data" / job["key"]
     for c in NEW_CLASSES:
-        write_png_folder(mnist.images[train[c]], data / str(c))
+        save_images(mnist.images[train[c]], data / str(c))
     out = Path(job["work"]) / job["key"]
     extractor, _ = load_feature_extractor("embedded")
     curve = []

@@ -31,7 +31,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import fmt, mean_std, run_jobs, save_results, write_png_folder  # noqa: E402
+from _jobs import fmt, mean_std, run_jobs, save_results  # noqa: E402
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 METHODS: dict[str, dict[str, Any]] = {
@@ -56,6 +56,7 @@ def split(n: int, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Fit one method on one cell (in a worker process) and evaluate its samples."""
     from adaptkit import FitConfig, evaluate, fit, sample_images
+    from adaptkit.images import save_images
     from adaptkit.bases import load_base
     from adaptkit.bases.data32 import load_omniglot
     from adaptkit.io.run_dir import load_run
@@ -68,7 +69,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if job["method"] == "base":
         base = load_base("digits32")
     else:
-        data = write_png_folder(images[train], Path(job["work"]) / "data" / job["key"])
+        data = Path(job["work"]) / "data" / job["key"]
+        save_images(images[train], data)
         settings = {**METHODS[job["method"]], **job["fit"]}
         fit(FitConfig(data=str(data), out=str(run_dir), class_id=job["class_id"], seed=job["seed"],
                       device="cpu", quiet=True, overwrite=True, **settings), reporter=SilentReporter())
