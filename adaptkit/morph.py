@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .bases.base import Base
+from .bases.base import BASE_TRUNCATION, Base, Truncation
 from .core.handle import AdapterHandle
 from .errors import IncompatibleAdaptersError
 from .io.checkpoint import check_base, read_adapter_config, read_adapter_tensors
@@ -108,7 +108,7 @@ def morph_runs(
     *,
     rows: int = 4,
     random: bool = False,
-    truncation: float | None = 0.4,
+    truncation: Truncation = BASE_TRUNCATION,
     class_id: int | str | None = None,
     seed: int | None = 0,
     base: Base | None = None,

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .bases.base import Base
+from .bases.base import BASE_TRUNCATION, Base, Truncation
 from .errors import InvalidValueError, UnknownClassError
 from .io.run_dir import Run
 
@@ -86,14 +86,12 @@ def seeded(seed: int | None) -> torch.Generator | None:
 
 
 def random_latents(
-    base: Base, n: int, *, truncation: float | None = 0.4, class_id: int | str | None = None,
+    base: Base, n: int, *, truncation: Truncation = BASE_TRUNCATION, class_id: int | str | None = None,
     seed: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` truncated-normal latents and their class ids (see ``class_labels``), both drawn from one
     generator seeded with ``seed``: the same seed gives the same latents on any device."""
     require_positive(n, "the number of images")
-    if truncation is not None:
-        require_positive(truncation, "the truncation threshold")
     generator = seeded(seed)
     z = base.sample_latents(n, truncation, generator=generator)
     return z, class_labels(base, n, class_id, generator)
@@ -103,7 +101,7 @@ def sample_images(
     base: Base,
     n: int,
     *,
-    truncation: float | None = 0.4,
+    truncation: Truncation = BASE_TRUNCATION,
     class_id: int | str | None = None,
     seed: int | None = None,
     batch_size: int = 64,
@@ -111,7 +109,7 @@ def sample_images(
 ) -> torch.Tensor:
     """``n`` images in [-1, 1] (N, C, H, W) on the CPU from the base with its active adapters.
 
-    Latents are N(0, I) truncated at ±``truncation`` (the papers' 0.4; ``None``: no truncation).
+    Latents are N(0, I) truncated at ±``truncation`` (default: the base's own threshold; ``None``: none).
     For a conditional base, ``class_id`` (an id or a name from ``base.class_names``) picks the
     class of every image; ``None`` draws random classes. ``seed`` fixes latents and classes.
     """
@@ -205,7 +203,7 @@ def interpolate_run(
     pairs: Sequence[tuple[int, int]] | None = None,
     rows: int = 4,
     random: bool = False,
-    truncation: float | None = 0.4,
+    truncation: Truncation = BASE_TRUNCATION,
     class_id: int | str | None = None,
     seed: int | None = 0,
     batch_size: int = 64,

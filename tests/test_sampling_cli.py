@@ -79,7 +79,7 @@ def test_bases_lists_biggan():
         (lambda d, t: ["sample", d, "--class", "zebra"], "unknown class 'zebra' \\(give an id 0–3\\)"),
         (lambda d, t: ["sample", d, "--class", 9], "class 9 is out of range"),
         (lambda d, t: ["sample", d, "-n", 0], "-n \\(the number of images\\) must be positive, got 0"),
-        (lambda d, t: ["sample", d, "--truncation", -1], "the truncation threshold must be positive"),
+        (lambda d, t: ["sample", d, "--truncation", -1], "truncation must be a positive number"),
         (lambda d, t: ["interpolate", d, "--pair", 0, 5], "latent 5 does not exist: the run has 3"),
         (lambda d, t: ["interpolate", d, "--steps", 1], "at least 2 steps"),
         (lambda d, t: ["morph", d, make_run(t / "c", 4, train_conditional=True)],

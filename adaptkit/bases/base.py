@@ -8,9 +8,13 @@ import torch
 from torch import nn
 
 from ..core.context import CallSpec
-from ..errors import UnknownClassError
+from ..errors import InvalidValueError, UnknownClassError
 
 GenerateFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+Truncation = float | str | None
+"""A truncation threshold: a positive number, ``None`` or ``"none"`` (untruncated), or ``"base"``
+(the base's own default, ``Base.truncation``)."""
+BASE_TRUNCATION = "base"
 
 
 def default_generate(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -40,6 +44,9 @@ class Base:
     latent and labels sit in the generator's own forward arguments. ``adapter_defaults`` maps an
     adapter name to recommended ``attach_adapter`` keyword arguments for this base (e.g. BigGAN's
     ``targets`` for ``bsa``); callers such as ``fit`` put the user's own options over them.
+    ``truncation`` is the threshold its samples use unless told otherwise (the papers' 0.4 suits
+    BigGAN; ``None`` for a generator never trained for truncation). ``info`` holds provenance
+    (source, weights digest) for listings and run summaries.
     """
 
     id: str
@@ -55,6 +62,8 @@ class Base:
     feature_network: nn.Module | None = None
     revision: str | None = None
     adapter_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    truncation: float | None = 0.4
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conditional(self) -> bool:
@@ -70,10 +79,26 @@ class Base:
             raise ValueError(f"base {self.id} is class-conditional: pass class ids")
         return self.generate_fn(self.generator, z, y if self.conditional else None)
 
+    def resolve_truncation(self, truncation: Truncation = BASE_TRUNCATION) -> float | None:
+        """The threshold ``truncation`` stands for (see ``Truncation``); ``InvalidValueError`` when
+        it is neither a positive number, ``none`` nor ``base``."""
+        if truncation == BASE_TRUNCATION:
+            return self.truncation
+        if truncation is None or truncation == "none":
+            return None
+        try:
+            value = float(truncation)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not value > 0:
+            raise InvalidValueError(f"truncation must be a positive number, 'none' or 'base', not {truncation!r}")
+        return value
+
     def sample_latents(
-        self, n: int, truncation: float | None = 0.4, generator: torch.Generator | None = None
+        self, n: int, truncation: Truncation = BASE_TRUNCATION, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        return truncated_normal(n, self.latent_dim, truncation, generator=generator, device=self.device)
+        threshold = self.resolve_truncation(truncation)
+        return truncated_normal(n, self.latent_dim, threshold, generator=generator, device=self.device)
 
     def class_id(self, name_or_id: str | int) -> int:
         """A class id from its name (as recorded in ``class_names``) or its number."""

@@ -38,7 +38,7 @@ DEFAULT_RUN_SAMPLES = 500
 @base_options
 def eval_command(
     folder: Path, real_dir: Path, num: int | None, features: str, inception_weights: Path | None,
-    diversity: str, json_out: Path | None, class_: str | None, seed: int, truncation: float,
+    diversity: str, json_out: Path | None, class_: str | None, seed: int, truncation: str,
     base_spec: str | None, latent_dim: int | None, num_classes: int | None, device: str, batch_size: int,
 ) -> None:
     """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.

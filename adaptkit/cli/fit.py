@@ -27,8 +27,22 @@ RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME}
 _HINTS = typing.get_type_hints(FitConfig)
 
 
+class NumberOrWord(click.ParamType):
+    """A number where the value parses as one, else the word (``--truncation 0.5`` / ``none``)."""
+
+    name = "number|word"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+
+
 def _click_type(name: str) -> Any:
     args = [a for a in typing.get_args(_HINTS[name]) or (_HINTS[name],) if a is not type(None)]
+    if args == [float, str]:
+        return NumberOrWord()
     return {int: int, float: float}.get(args[0], str)
 
 

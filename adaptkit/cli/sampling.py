@@ -57,8 +57,10 @@ def latent_options(f: Callable) -> Callable:
         click.option("--class", "class_", metavar="ID|NAME",
                      help="Class of every image (conditional bases): an id or a name. Default: random classes."),
         click.option("--seed", default=0, show_default=True, help="Seed of the random latents and classes."),
-        click.option("--truncation", default=0.4, show_default=True,
-                     help="Redraw latent values beyond ±this (the papers' truncation trick)."),
+        click.option("--truncation", default="base", show_default=True, metavar="T|none|base",
+                     help="Redraw latent values beyond ±T (the papers' truncation trick); `none` draws "
+                     "plain N(0, I); `base` uses the base's default (0.4 for BigGAN and digits32, none "
+                     "for digiface64)."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -8,6 +8,7 @@ import torch
 
 from ..io.checkpoint import CONFIG_NAME
 from ..io.run_dir import Run
+from ..bases.base import BASE_TRUNCATION, Truncation
 from ..sample import BatchCallback, generate_images, require_positive, sample_images, seeded
 
 
@@ -16,7 +17,7 @@ def is_run_folder(path: str | os.PathLike) -> bool:
 
 
 def samples_from_run(
-    run: Run, n: int, *, truncation: float | None = 0.4, class_id: int | str | None = None,
+    run: Run, n: int, *, truncation: Truncation = BASE_TRUNCATION, class_id: int | str | None = None,
     seed: int = 0, batch_size: int = 64, on_batch: BatchCallback | None = None,
 ) -> torch.Tensor:
     """``n`` images (N, C, H, W) in [-1, 1] on the CPU from the adapted base of ``run``.
@@ -27,8 +28,6 @@ def samples_from_run(
     classes when the run records none.
     """
     require_positive(n, "the number of samples")
-    if truncation is not None:
-        require_positive(truncation, "the truncation threshold")
     if class_id is not None or not run.base.conditional or run.labels is None:
         return sample_images(run.base, n, truncation=truncation, class_id=class_id, seed=seed,
                              batch_size=batch_size, on_batch=on_batch)

@@ -95,7 +95,9 @@ class FitConfig:
     checkpoint_every: int = _opt(500, "Write a resumable checkpoint every N steps (and at the end).")
     log_every: int = _opt(10, "Log the losses (log.csv, progress bar) every N steps.")
     samples: int = _opt(64, "Number of random samples in samples.png.")
-    truncation: float = _opt(0.4, "Truncation threshold of the latents for samples.png (paper: 0.4).")
+    truncation: float | str = _opt("base", "Truncation threshold of the latents for samples.png: a number, "
+                                   "`none`, or `base` = the base's default (0.4 for BigGAN and digits32 as "
+                                   "the paper; none for digiface64).", metavar="T|none|base")
     resume: bool = _opt(False, "Continue the run in --out from its last checkpoint (bitwise the same result as "
                         "an uninterrupted run); only --steps, --checkpoint-every, --log-every, --device "
                         "and --quiet may change.")
@@ -136,7 +138,7 @@ class FitConfig:
     def validate(self) -> None:
         """Check value ranges; raise ``ConfigError`` naming the option."""
         positive = ("steps", "batch_size", "checkpoint_every", "log_every", "samples", "latent_samples",
-                    "lr_adapter", "lr_latent", "lr_discriminator", "d_steps", "truncation")
+                    "lr_adapter", "lr_latent", "lr_discriminator", "d_steps")
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
@@ -144,6 +146,9 @@ class FitConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")
+        if self.truncation not in ("base", "none") and not (
+                isinstance(self.truncation, (int, float)) and self.truncation > 0):
+            raise ConfigError(f"--truncation must be a positive number, none or base, got {self.truncation!r}")
         if self.perceptual not in PERCEPTUAL_CHOICES:
             raise ConfigError(f"--perceptual must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
         if self.precision not in PRECISION_CHOICES:

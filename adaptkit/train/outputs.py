@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..bases.base import Base
+from ..bases.base import Base, Truncation
 from ..images import save_grid
 from ..io.atomic import atomic_path, write_json
 from ..io.run_dir import INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON
@@ -41,7 +41,7 @@ def reconstruction_grid(images: torch.Tensor, generated: torch.Tensor) -> tuple[
 
 
 def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.Tensor | None,
-                   labels: torch.Tensor | None, *, samples: int, truncation: float, seed: int) -> None:
+                   labels: torch.Tensor | None, *, samples: int, truncation: Truncation, seed: int) -> None:
     """``samples.png`` (truncated-normal samples of each training class), and, when the objective
     learned latents, ``reconstructions.png`` and ``interpolation.png`` (linear interpolation
     between consecutive learned latents)."""
