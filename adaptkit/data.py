@@ -141,21 +141,17 @@ def describe_skipped(skipped: list[tuple[Path, str]], limit: int = 5) -> str:
 def image_classes(data: ImageSet, base: Base, fixed: str | int | None = None) -> torch.Tensor | None:
     """The class id of each image for a conditional base (``None`` for an unconditional one):
     ``fixed`` (a class id or name) for every image, or else each image's class folder, read as a
-    class name of the base or a class number."""
+    class name of the base or a class number; −1 for an image in no class folder (training gives
+    it the class that reconstructs it best)."""
     if not base.conditional:
         if fixed is not None:
             raise DataError(f"base {base.id} is unconditional: it has no class to fix with --class")
         return None
     if fixed is not None:
         return torch.full((len(data),), _class_id(base, fixed, "--class"), dtype=torch.long)
-    loose = [f for f, folder in zip(data.files, data.folders) if folder is None]
-    if loose:
-        raise DataError(
-            f"base {base.id} is class-conditional: put the images in class subfolders of {data.root} "
-            f"(named by class name or number) or fix one class for all with --class "
-            f"({len(loose)} image(s) are not in a subfolder, e.g. {loose[0].as_posix()})"
-        )
-    ids = {name: _class_id(base, name, f"class folder {name!r}") for name in sorted(set(data.folders))}
+    names = sorted({f for f in data.folders if f is not None})
+    ids: dict[str | None, int] = {name: _class_id(base, name, f"class folder {name!r}") for name in names}
+    ids[None] = -1
     return torch.tensor([ids[name] for name in data.folders], dtype=torch.long)
 
 

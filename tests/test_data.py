@@ -116,17 +116,20 @@ def test_class_folders_give_labels(tmp_path):
     assert image_classes(data, base, "two").tolist() == [2, 2, 2]
 
 
-def test_class_errors(tmp_path):
+def test_class_errors_and_images_without_a_class_folder(tmp_path):
     cond = wrap_generator("cond", tiny_cond_generator())
     data = make_classes(tmp_path, ["cats"])
     with pytest.raises(DataError, match="class folder 'cats': unknown class 'cats'"):
         image_classes(data, cond)
     with pytest.raises(DataError, match="--class: class 9 is out of range"):
         image_classes(data, cond, 9)
-    solid((0, 0, 0)).save(tmp_path / "loose.png")
-    loose = load_image_folder(tmp_path, channels=3, resolution=4)
-    with pytest.raises(DataError, match=r"class-conditional: put the images in class subfolders .* loose\.png"):
-        image_classes(loose, cond)
+    flat = tmp_path / "flat"
+    (flat / "1").mkdir(parents=True)
+    solid((0, 0, 0)).save(flat / "loose.png")
+    solid((0, 0, 0)).save(flat / "1" / "a.png")
+    loose = load_image_folder(flat, channels=3, resolution=4)
+    by_file = dict(zip((f.name for f in loose.files), image_classes(loose, cond).tolist()))
+    assert by_file == {"loose.png": -1, "a.png": 1}  # -1: no class folder, training searches its class
     uncond = wrap_generator("plain", tiny_generator())
     assert image_classes(loose, uncond) is None
     with pytest.raises(DataError, match="unconditional"):

@@ -74,6 +74,8 @@ class FitConfig:
                                 "paper's 0.2 with 128-d latents held back reconstructions on 64-d digits32).")
     latent_samples: int = _opt(10, "That term compares the batch's latents with this many × batch-size "
                                "draws of N(0, I).")
+    latent_search: int = _opt(64, "glo: start each image's latent at the best of this many draws of N(0, I) "
+                              "under the reconstruction loss (0: start at zero, as the paper).")
     noise_std: float = _opt(0.01, "Std of the noise ε added to each latent during training (G sees z_i + ε).")
     # the optimizer
     steps: int = _opt(1000, "Optimizer steps.")
@@ -142,7 +144,7 @@ class FitConfig:
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("latent_weight", "noise_std", "perceptual_weight", "lr_base"):
+        for name in ("latent_weight", "latent_search", "noise_std", "perceptual_weight", "lr_base"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")

@@ -243,6 +243,7 @@ class Trainer:
         self.objective = objective_cls(base, self.data.images.to(device),
                                        labels.to(device) if labels is not None else None,
                                        cfg, perceptual, self.noise_rng)
+        self.class_search = self._searched_classes(labels)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device)
         self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
@@ -251,6 +252,19 @@ class Trainer:
             self._restore(resume)
         elif cfg.overwrite:
             self._clear_previous_run()
+
+    def _searched_classes(self, labels: torch.Tensor | None) -> dict[str, int] | None:
+        """The classes the objective gave the images in no class folder (counted by class name), noted
+        in the log; None when every image had one."""
+        if labels is None or not bool((labels < 0).any()):
+            return None
+        found = self.objective.labels[labels.to(self.objective.labels.device) < 0].tolist()
+        names = self.base.class_names or [str(i) for i in range(self.base.num_classes or 0)]
+        counts = {names[c]: found.count(c) for c in sorted(set(found))}
+        shown = ", ".join(f"{name}: {n}" for name, n in counts.items())
+        self.reporter.note(f"{len(found)} image(s) in no class folder: each got the base class that reconstructs "
+                           f"it best ({shown}); --class fixes one class for all")
+        return counts
 
     def adapter_lr(self) -> float:
         """--lr-adapter, else the adapter's recommended rate for the objective, else the objective's."""
@@ -436,6 +450,7 @@ class Trainer:
             "images": len(self.data),
             "skipped": [[p.as_posix(), why] for p, why in self.data.skipped],
             "classes": sorted(set(labels.tolist())) if labels is not None else None,
+            "searched_classes": self.class_search,
             "adapter": None if self.handle is None else {
                 "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets),
                 "lr": self.adapter_lr()},

@@ -137,8 +137,12 @@ class PerceptualLoss(nn.Module):
         """Remember the training images (N, C, H, W) the losses will compare against."""
         self.targets = targets
 
-    def forward(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def distances(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The distance of each generated image to training image ``index`` (shape (B,))."""
         raise NotImplementedError
+
+    def forward(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return self.distances(fake, index).mean()
 
 
 class FeatureL1Loss(PerceptualLoss):
@@ -161,13 +165,13 @@ class FeatureL1Loss(PerceptualLoss):
             chunks = [[f.float() for f in self.features(targets[i:i + 64])] for i in range(0, len(targets), 64)]
             self.cache = [torch.cat(layer) for layer in zip(*chunks)]
 
-    def forward(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def distances(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         if self.cache is not None:
             real = [c[index] for c in self.cache]
         else:
             with torch.no_grad():
                 real = self.features(self.targets[index])
-        return sum((f.float() - r.float()).abs().mean() for f, r in zip(self.features(fake), real))
+        return sum((f.float() - r.float()).abs().flatten(1).mean(1) for f, r in zip(self.features(fake), real))
 
 
 class LpipsLoss(PerceptualLoss):
@@ -190,8 +194,8 @@ class LpipsLoss(PerceptualLoss):
                             p.copy_(alexnet_state[f"features.{index}.{pname}"])
         _frozen(self.lpips)
 
-    def forward(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return self.lpips(_rgb(fake), _rgb(self.targets[index])).float().mean()
+    def distances(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return self.lpips(_rgb(fake), _rgb(self.targets[index])).float().flatten()
 
 
 def resolve_perceptual(choice: str, base: Base, file: str | None = None) -> str:

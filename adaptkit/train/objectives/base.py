@@ -8,7 +8,12 @@ from torch import nn
 
 from ...bases.base import Base
 from ..config import FitConfig
-from ..perceptual import PerceptualLoss
+from ..latent_search import search_latents
+from ..perceptual import DEFAULT_WEIGHTS, PerceptualLoss
+
+CLASS_SEARCH_DRAWS = 64
+"""Draws per image when searching the classes of images that have none (a flat folder on a
+class-conditional base)."""
 
 
 class Objective(nn.Module):
@@ -28,6 +33,10 @@ class Objective(nn.Module):
     - ``checkpoint_state``: the tensors a resume checkpoint must hold.
     - ``learned_latents``: per-image latents and classes, if the objective learns them (written to
       ``latents.safetensors`` and used for ``reconstructions.png`` and ``interpolation.png``).
+    - ``search_draws``: how many random latents per image :func:`search_latents` tries at the start
+      (0: no search). Images whose label is −1 (no class folder, on a conditional base) always get
+      the class that reconstructs them best (``CLASS_SEARCH_DRAWS`` draws at least); the search's
+      latents are in ``searched_latents``.
 
     The base generator is in eval mode throughout (frozen running statistics). The class
     attributes give the generator optimizer's Adam ``betas``, the adapter learning rate used when
@@ -54,9 +63,29 @@ class Objective(nn.Module):
         self.rng = rng
         self.images, self.labels = images, labels  # plain tensors: not module state
         self.perceptual = perceptual
+        self.perceptual_weight = 0.0
         if perceptual is not None:
             perceptual.prepare(images)
+            weight = config.perceptual_weight
+            self.perceptual_weight = DEFAULT_WEIGHTS[perceptual.name] if weight is None else weight
         self.weights: dict[str, float] = {}
+        self.searched_latents: torch.Tensor | None = None
+        unknown = labels is not None and bool((labels < 0).any())
+        draws = max(self.search_draws(), CLASS_SEARCH_DRAWS if unknown else 0)
+        if draws:
+            search_rng = torch.Generator(images.device).manual_seed(config.seed + 2)
+            self.searched_latents, self.labels = search_latents(
+                base, len(images), labels, self.reconstruction_distances, candidates=draws, rng=search_rng)
+
+    def search_draws(self) -> int:
+        return 0
+
+    def reconstruction_distances(self, fake: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Per image: the L1 pixel distance to training image ``index`` + λ_C × the perceptual one."""
+        dist = (fake - self.images[index]).abs().flatten(1).mean(1)
+        if self.perceptual is not None and self.perceptual_weight:
+            dist = dist + self.perceptual_weight * self.perceptual.distances(fake, index)
+        return dist
 
     @classmethod
     def check_base(cls, base: Base) -> None:

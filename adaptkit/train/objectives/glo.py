@@ -6,7 +6,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..perceptual import DEFAULT_WEIGHTS
 from .base import Objective
 
 
@@ -18,7 +17,8 @@ def latent_spread(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class GloObjective(Objective):
-    """Latents z_i (init 0), one per image; G is fed z_i + ε, ε ~ N(0, noise_std²). Terms: ``pixel``
+    """Latents z_i, one per image, starting at the best of ``--latent-search`` draws of N(0, I)
+    (zero, as the paper, when it is 0); G is fed z_i + ε, ε ~ N(0, noise_std²). Terms: ``pixel``
     (L1), ``perceptual`` (weight λ_C) and ``latent`` (:func:`latent_spread` against
     ``latent_samples`` × batch draws of N(0, I), weight λ_z)."""
 
@@ -27,11 +27,16 @@ class GloObjective(Objective):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg = self.config
-        self.latents = nn.Parameter(torch.zeros(len(self.images), self.base.latent_dim, device=self.images.device))
+        start = self.searched_latents if cfg.latent_search else None
+        if start is None:
+            start = torch.zeros(len(self.images), self.base.latent_dim, device=self.images.device)
+        self.latents = nn.Parameter(start.clone())
         self.weights = {"pixel": 1.0, "latent": cfg.latent_weight}
         if self.perceptual is not None:
-            weight = cfg.perceptual_weight
-            self.weights["perceptual"] = DEFAULT_WEIGHTS[self.perceptual.name] if weight is None else weight
+            self.weights["perceptual"] = self.perceptual_weight
+
+    def search_draws(self) -> int:
+        return self.config.latent_search
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": [self.latents], "lr": self.config.lr_latent, "name": "latents"}]
