@@ -1,4 +1,4 @@
-"""Bases for the fit tests, built by ``python:fit_bases:...`` factories."""
+"""Bases for the tests (fit, inspect, pull), built by ``python:fit_bases:...`` factories."""
 from __future__ import annotations
 
 import torch
@@ -29,3 +29,8 @@ def tiny_cond_base() -> Base:
     base = wrap_generator("python:fit_bases:tiny_cond_base", tiny_cond_generator())
     base.feature_network = TinyFeatures().eval()
     return base
+
+
+def broken_base() -> Base:
+    """A factory that fails the way a user's can (here: weights it cannot find)."""
+    raise RuntimeError("no weights in /nowhere")
