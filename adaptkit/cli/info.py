@@ -5,13 +5,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..bases import list_bases
-from ..bases.resolve import load_generator
+from ..bases import list_bases, load_base
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
 from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
 from ..io.checkpoint import load_adapter
 from . import cli
+from .base_sizes import base_size_options
 
 console = Console(highlight=False)
 
@@ -44,13 +44,16 @@ def bases_command() -> None:
 @click.argument("base")
 @click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
 @click.option("--load", "load_dir", type=click.Path(), help="Show a saved adapter folder instead (checked against BASE).")
-def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) -> None:
+@base_size_options
+def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None, latent_dim: int | None,
+                    num_classes: int | None) -> None:
     """Show the layers each adapter would attach to on BASE, its parameter count and (where the
     adapter describes itself) its per-layer settings.
 
-    BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
+    BASE is a name from `adaptkit bases` or python:package.module:factory (a callable returning an
+    nn.Module or an adaptkit Base).
     """
-    model = load_generator(base)
+    model = load_base(base, latent_dim=latent_dim, num_classes=num_classes).generator
     classes = [adapter_class(a) for a in adapters or sorted({r.name for r in list_adapters() if not r.error})]
     loaded = load_adapter(model, load_dir, name="inspect") if load_dir is not None else None
     total_base = sum(p.numel() for p in model.parameters())
