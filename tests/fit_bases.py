@@ -31,6 +31,13 @@ def tiny_cond_base() -> Base:
     return base
 
 
+def block1_bsa_base() -> Base:
+    """``tiny_cond_base`` recommending bsa on block1's batch norms only (``adapter_defaults``)."""
+    base = tiny_cond_base()
+    base.adapter_defaults = {"bsa": {"targets": ["block1.bn1", "block1.bn2"]}}
+    return base
+
+
 def broken_base() -> Base:
     """A factory that fails the way a user's can (here: weights it cannot find)."""
     raise RuntimeError("no weights in /nowhere")

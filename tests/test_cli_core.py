@@ -53,6 +53,12 @@ def test_inspect_takes_every_kind_of_base(base, title, layer):
     assert title in result.output and layer in result.output
 
 
+def test_inspect_attaches_with_the_options_the_base_recommends():
+    result = run("inspect", "python:fit_bases:block1_bsa_base", "-a", "bsa")
+    assert result.exit_code == 0, result.output
+    assert "bsa: 2 target layers" in result.output and "block2" not in result.output
+
+
 @pytest.fixture
 def adapter_dir(tmp_path):
     handle = attach_adapter(tiny_cond_generator(), "bsa")
