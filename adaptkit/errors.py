@@ -14,6 +14,10 @@ class PluginLoadError(AdaptkitError, ImportError):
     """A registered plugin failed to import."""
 
 
+class BaseFactoryError(AdaptkitError):
+    """A base's factory raised, or made something that is neither an adaptkit Base nor an nn.Module."""
+
+
 class AdapterConfigError(AdaptkitError, ValueError):
     """An adapter option has an invalid value, or one the model requires is missing."""
 

@@ -1,4 +1,4 @@
-"""Bases for the fit tests, built by ``python:fit_bases:...`` factories."""
+"""Bases for the tests (fit, inspect, pull), built by ``python:fit_bases:...`` factories."""
 from __future__ import annotations
 
 import torch
@@ -29,3 +29,15 @@ def tiny_cond_base() -> Base:
     base = wrap_generator("python:fit_bases:tiny_cond_base", tiny_cond_generator())
     base.feature_network = TinyFeatures().eval()
     return base
+
+
+def block1_bsa_base() -> Base:
+    """``tiny_cond_base`` recommending bsa on block1's batch norms only (``adapter_defaults``)."""
+    base = tiny_cond_base()
+    base.adapter_defaults = {"bsa": {"targets": ["block1.bn1", "block1.bn2"]}}
+    return base
+
+
+def broken_base() -> Base:
+    """A factory that fails the way a user's can (here: weights it cannot find)."""
+    raise RuntimeError("no weights in /nowhere")

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 import adaptkit
 from adaptkit import attach_adapter, save_adapter
+from adaptkit.bases import BASES
 from adaptkit.cli import cli
 from models import tiny_cond_generator
 from test_attach import perturb
@@ -37,11 +38,25 @@ def test_adapters_lists_builtins():
     assert "adaptkit_plugins.bsa:FilmAdapter" in result.output and "film" in result.output
 
 
-def test_inspect_shows_targets_and_counts():
-    result = run("inspect", BASE, "-a", "bsa")
+@pytest.mark.parametrize(
+    "base, title, layer",
+    [
+        (BASE, "bsa: 4 target layers, 128 parameters", "block1.bn1"),  # a factory returning an nn.Module
+        ("python:fit_bases:tiny_cond_base", "bsa: 4 target layers, 128 parameters", "block1.bn1"),  # ... a Base
+        ("digits32", "bsa: 6 target layers, 816 parameters", "blocks.0.bn1"),  # a registered name
+        ("python:adaptkit.bases.digits32:digits32", "bsa: 6 target layers, 816 parameters", "blocks.0.bn1"),
+    ],
+)
+def test_inspect_takes_every_kind_of_base(base, title, layer):
+    result = run("inspect", base, "-a", "bsa")
     assert result.exit_code == 0, result.output
-    assert "bsa: 4 target layers, 128 parameters" in result.output
-    assert "block1.bn1" in result.output and "CondBatchNorm2d" in result.output
+    assert title in result.output and layer in result.output
+
+
+def test_inspect_attaches_with_the_options_the_base_recommends():
+    result = run("inspect", "python:fit_bases:block1_bsa_base", "-a", "bsa")
+    assert result.exit_code == 0, result.output
+    assert "bsa: 2 target layers" in result.output and "block2" not in result.output
 
 
 @pytest.fixture
@@ -62,7 +77,10 @@ def test_inspect_load(adapter_dir):
         ((BASE, "-a", "nope"), "unknown adapter 'nope'"),
         (("python:models:no_such_factory",), "has no attribute 'no_such_factory'"),
         (("python:no_such_module:f",), "cannot import 'no_such_module'"),
-        (("digits",), "unknown base 'digits'"),
+        (("python:fit_bases:broken_base",),
+         "base python:fit_bases:broken_base: its factory raised RuntimeError: no weights in /nowhere"),
+        (("python:models:torch",), "base python:models:torch gave module, not an adaptkit Base or nn.Module"),
+        ((BASE, "--latent-dim", "8"), "with a latent of size 8"),
         (("python:models:NoNormGenerator", "-a", "bsa"), ""),  # a class is a factory too: must work
     ],
 )
@@ -72,6 +90,12 @@ def test_inspect_bad_input(args, pattern):
         assert_one_line_error(result, pattern)
     else:
         assert result.exit_code == 0, result.output
+
+
+def test_unknown_base_lists_the_registered_ones():
+    result = run("inspect", "digits")
+    assert_one_line_error(result, "unknown base 'digits' (available: ")
+    assert all(name in result.output for name in BASES.names())
 
 
 def test_inspect_load_errors(adapter_dir, tmp_path):

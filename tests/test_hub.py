@@ -23,6 +23,7 @@ from adaptkit import (
     push_adapter,
     save_adapter,
 )
+from adaptkit.bases import load_base
 from adaptkit.cli import cli
 from adaptkit.io.card import is_generated_card
 from hub_server import FakeHub
@@ -390,6 +391,38 @@ def test_adapter_for_another_base(hub, run, repo_id, tmp_path):
     assert not (tmp_path / "never").exists()
     result = invoke("pull", repo_id, "--base", "python:models:tiny_cond_generator")
     assert result.exit_code == 0 and "fits the given base" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def digits32_adapter(tmp_path_factory):
+    """An adapter folder made on the registered base digits32."""
+    base = load_base("digits32")
+    handle = attach_adapter(base.generator, "bsa", call=base.call)
+    return save_adapter(handle, tmp_path_factory.mktemp("digits32") / "bsa", base_id="digits32")
+
+
+@pytest.mark.parametrize("base", ["digits32", "python:adaptkit.bases.digits32:digits32"])
+def test_pull_base_takes_a_registered_name_or_a_base_factory(hub, digits32_adapter, repo_id, base):
+    push_adapter(digits32_adapter, repo_id)
+    result = invoke("pull", repo_id, "--base", base)
+    assert result.exit_code == 0, result.output
+    assert "for digits32, fits the given base" in result.stdout
+
+
+def test_pull_base_from_a_base_factory_checks_its_generator(hub, run, repo_id):
+    push_adapter(run[0], repo_id)
+    result = invoke("pull", repo_id, "--base", "python:fit_bases:tiny_cond_base")
+    assert result.exit_code == 0 and "fits the given base" in result.stdout
+    one_error_line(invoke("pull", repo_id, "--base", "digits32"), "made for a different base (made for tests/tiny)")
+
+
+def test_pull_base_whose_factory_raises_is_one_line_before_any_download(hub, run, repo_id):
+    push_adapter(run[0], repo_id)
+    sent = len(hub.requests)
+    result = invoke("pull", repo_id, "--base", "python:fit_bases:broken_base")
+    one_error_line(result, "base python:fit_bases:broken_base: its factory raised RuntimeError: no weights in /nowhere")
+    assert "Traceback" not in result.output and len(hub.requests) == sent
+    one_error_line(invoke("pull", repo_id, "--base", "nope"), "unknown base 'nope' (available: ")
 
 
 def test_pull_out_never_clobbers_other_folders(hub, run, repo_id, tmp_path):

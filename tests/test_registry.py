@@ -1,11 +1,13 @@
-"""Entry-point discovery: lazy loading, unknown names, broken plugins reported by name."""
+"""Entry-point discovery: lazy loading, unknown names, broken plugins and base factories reported by name."""
 from importlib import metadata
 
 import pytest
 
-from adaptkit import PluginLoadError, PluginNotFoundError, attach_adapter, list_adapters
+from adaptkit import BaseFactoryError, PluginLoadError, PluginNotFoundError, attach_adapter, list_adapters
+from adaptkit.bases import BASES, load_base
 from adaptkit.core.registry import Registry
 from adaptkit_plugins.bsa import FilmAdapter
+from fit_bases import broken_base
 from models import tiny_cond_generator
 
 
@@ -43,3 +45,11 @@ def test_in_process_registration_and_adapter_class_check(monkeypatch):
     assert attach_adapter(tiny_cond_generator(), "mine").adapter_cls is FilmAdapter
     with pytest.raises(PluginLoadError, match="does not name an adaptkit.Adapter subclass"):
         attach_adapter(tiny_cond_generator(), "bad")
+
+
+def test_a_base_factory_that_raises_is_one_base_factory_error(monkeypatch):
+    monkeypatch.setattr(BASES, "_local", {"broken": broken_base})
+    for spec in ("broken", "python:fit_bases:broken_base"):
+        with pytest.raises(BaseFactoryError) as info:
+            load_base(spec)
+        assert str(info.value) == f"base {spec}: its factory raised RuntimeError: no weights in /nowhere"

@@ -1,13 +1,15 @@
 """The base registry: ``adaptkit.bases`` entry points, and ``python:module:factory`` specs."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..core.context import CallSpec
 from ..core.handle import resolve_call_spec
 from ..core.registry import PluginInfo, Registry
-from ..errors import AdaptkitError
+from ..errors import AdaptkitError, BaseFactoryError
 from .base import Base
 from .resolve import PREFIX, import_object
 
@@ -54,6 +56,20 @@ def wrap_generator(
     )
 
 
+def _make(spec: str) -> Any:
+    """What the factory ``spec`` names makes; its own failure becomes one ``BaseFactoryError``."""
+    factory = import_object(spec[len(PREFIX):]) if spec.startswith(PREFIX) else BASES.get(spec)
+    if not callable(factory) or isinstance(factory, nn.Module):  # the object itself, not a factory
+        return factory
+    try:
+        return factory()
+    except AdaptkitError:  # already one clear line (e.g. weights that cannot be found)
+        raise
+    except Exception as exc:
+        detail = f": {exc}" if str(exc).strip() else ""
+        raise BaseFactoryError(f"base {spec}: its factory raised {type(exc).__name__}{detail}") from exc
+
+
 def load_base(
     spec: str,
     *,
@@ -62,16 +78,13 @@ def load_base(
     device: torch.device | str | None = None,
 ) -> Base:
     """A registered base by name, or ``python:package.module:factory`` (returning a ``Base`` or a
-    generator module). ``latent_dim``/``num_classes`` override what cannot be inferred."""
-    if spec.startswith(PREFIX):
-        factory = import_object(spec[len(PREFIX):])
-        made = factory() if callable(factory) and not isinstance(factory, nn.Module) else factory
-    else:
-        made = BASES.get(spec)()
+    generator module): the one way every command and function builds a base from a spec.
+    ``latent_dim``/``num_classes`` override what cannot be inferred."""
+    made = _make(spec)
     if isinstance(made, nn.Module):
         made = wrap_generator(spec, made, latent_dim=latent_dim, num_classes=num_classes)
     if not isinstance(made, Base):
-        raise AdaptkitError(f"{spec} gave {type(made).__name__}, not an adaptkit Base or nn.Module")
+        raise BaseFactoryError(f"base {spec} gave {type(made).__name__}, not an adaptkit Base or nn.Module")
     if latent_dim is not None and latent_dim != made.latent_dim:
         raise AdaptkitError(f"base {spec} takes latents of size {made.latent_dim}, not {latent_dim}")
     made.generator.eval()

@@ -1,12 +1,10 @@
-"""Building a user's generator from ``python:package.module:factory``."""
+"""``python:package.module:attribute`` specs: importing the object one names."""
 from __future__ import annotations
 
 import importlib
 import sys
 from pathlib import Path
 from typing import Any
-
-from torch import nn
 
 from ..errors import AdaptkitError
 
@@ -31,13 +29,3 @@ def import_object(spec: str) -> Any:
         obj = getattr(obj, part)
     return obj
 
-
-def load_generator(spec: str) -> nn.Module:
-    """Call the factory named by ``python:package.module:factory`` and check it gives a module."""
-    if not spec.startswith(PREFIX):
-        raise AdaptkitError(f"unknown base {spec!r}: give python:package.module:factory")
-    factory = import_object(spec[len(PREFIX):])
-    model = factory() if callable(factory) and not isinstance(factory, nn.Module) else factory
-    if not isinstance(model, nn.Module):
-        raise AdaptkitError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
-    return model.eval()

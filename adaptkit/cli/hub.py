@@ -7,11 +7,12 @@ import click
 from huggingface_hub.utils import disable_progress_bars
 from rich.console import Console
 
-from ..bases.resolve import load_generator
+from ..bases import load_base
 from ..io.card import count_parameters
 from ..io.checkpoint import read_adapter_config
 from ..io.hub import pull_adapter, push_adapter
 from . import cli
+from .base_sizes import base_size_options
 
 console = Console(highlight=False, soft_wrap=True)
 CARD_NOTES = {
@@ -56,14 +57,17 @@ def push_command(
 @click.option("--revision", metavar="REV", help="Branch, tag or commit (default: main).")
 @click.option("--out", type=click.Path(path_type=Path), metavar="DIR",
               help="Copy the adapter into DIR (new, empty, or an adapter folder); default: stay in the Hub cache.")
-@click.option("--base", metavar="python:pkg.module:factory", help="Refuse the adapter unless it fits this base.")
-def pull_command(repo_id: str, revision: str | None, out: Path | None, base: str | None) -> None:
+@click.option("--base", metavar="SPEC", help="Refuse the adapter unless it fits this base: a name from "
+              "`adaptkit bases` or python:package.module:factory.")
+@base_size_options
+def pull_command(repo_id: str, revision: str | None, out: Path | None, base: str | None, latent_dim: int | None,
+                 num_classes: int | None) -> None:
     """Download the adapter in the Hub repo REPO_ID through the Hub cache and check it.
 
     Only safetensors, JSON, images and README.md are downloaded; a repo holding pickles or file
     names that escape the folder is refused. With HF_HUB_OFFLINE=1 the cache alone is used.
     """
-    model = load_generator(base) if base else None
+    model = load_base(base, latent_dim=latent_dim, num_classes=num_classes).generator if base else None
     disable_progress_bars()
     with console.status(f"pulling {repo_id}"):
         folder = pull_adapter(repo_id, revision=revision, out=out, model=model)

@@ -5,13 +5,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..bases import list_bases
-from ..bases.resolve import load_generator
+from ..bases import list_bases, load_base
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
 from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
 from ..io.checkpoint import load_adapter
 from . import cli
+from .base_sizes import base_size_options
 
 console = Console(highlight=False)
 
@@ -41,16 +41,20 @@ def bases_command() -> None:
 
 
 @cli.command("inspect")
-@click.argument("base")
+@click.argument("spec", metavar="BASE")
 @click.option("--adapter", "-a", "adapters", multiple=True, help="Adapter(s) to show (default: every one that loads).")
 @click.option("--load", "load_dir", type=click.Path(), help="Show a saved adapter folder instead (checked against BASE).")
-def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) -> None:
-    """Show the layers each adapter would attach to on BASE, its parameter count and (where the
-    adapter describes itself) its per-layer settings.
+@base_size_options
+def inspect_command(spec: str, adapters: tuple[str, ...], load_dir: str | None, latent_dim: int | None,
+                    num_classes: int | None) -> None:
+    """Show the layers each adapter would attach to on BASE (with the options the base recommends
+    for it), its parameter count and (where the adapter describes itself) its per-layer settings.
 
-    BASE is ``python:package.module:factory`` (a callable returning an nn.Module).
+    BASE is a name from `adaptkit bases` or python:package.module:factory (a callable returning an
+    nn.Module or an adaptkit Base).
     """
-    model = load_generator(base)
+    base = load_base(spec, latent_dim=latent_dim, num_classes=num_classes)
+    model = base.generator
     classes = [adapter_class(a) for a in adapters or sorted({r.name for r in list_adapters() if not r.error})]
     loaded = load_adapter(model, load_dir, name="inspect") if load_dir is not None else None
     total_base = sum(p.numel() for p in model.parameters())
@@ -60,7 +64,8 @@ def inspect_command(base: str, adapters: tuple[str, ...], load_dir: str | None) 
         return
     for cls in dict.fromkeys(classes):  # aliases (bsa/film) name one class: show it once
         try:
-            handle = attach_adapter(model, cls, name=f"inspect-{cls.name}")
+            handle = attach_adapter(model, cls, name=f"inspect-{cls.name}", call=base.call,
+                                    **base.adapter_defaults.get(cls.name, {}))  # as fit would attach it
         except TargetSelectionError as exc:
             if adapters:  # asked for by name: an error
                 raise

@@ -18,6 +18,7 @@ from ..io.run_dir import Run, load_run
 from ..morph import morph_runs
 from ..sample import interpolate_run, require_positive, sample_images
 from . import cli
+from .base_sizes import BASE_SIZE_OPTIONS
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -41,8 +42,7 @@ def base_options(f: Callable) -> Callable:
         click.option("--base", "base_spec", metavar="SPEC",
                      help="Base to use instead of the one the run records: a name from `adaptkit bases` "
                           "or python:package.module:factory."),
-        click.option("--latent-dim", type=int, help="Latent size of a --base that does not expose it."),
-        click.option("--num-classes", type=int, help="Class count of a conditional --base that does not expose it."),
+        *BASE_SIZE_OPTIONS,
         click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, … (auto: cuda if available)."),
         click.option("--batch-size", default=32, show_default=True, help="Images generated per forward pass."),
     ]
