@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from adaptkit.bases import digiface64 as face
-from adaptkit.bases import load_base, wrap_generator
+from adaptkit.bases import base_sizes, load_base, wrap_generator
 from adaptkit.errors import InvalidValueError, WeightsNotFoundError
 from adaptkit.sample import random_latents
 from clitools import invoke, one_line_error
@@ -83,3 +83,17 @@ def test_base_declares_its_truncation():
     for bad in (0, -1, "x"):
         with pytest.raises(InvalidValueError, match="truncation must be a positive number"):
             base.resolve_truncation(bad)
+
+
+@pytest.mark.parametrize("name", ["digits32", pytest.param("digiface64", marks=needs_wheel)])
+def test_declared_sizes_match_the_loaded_base(name):
+    sizes, base = base_sizes(name), load_base(name)
+    assert (sizes.resolution, sizes.channels, sizes.latent_dim, sizes.num_classes) == (
+        base.resolution, base.channels, base.latent_dim, base.num_classes)
+
+
+def test_bases_lists_what_each_base_makes(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = invoke("bases")
+    assert result.exit_code == 0
+    assert "64×64 RGB, z 100" in result.output and "32×32 gray, z 64, 8 classes" in result.output

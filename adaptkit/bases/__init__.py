@@ -1,5 +1,6 @@
 """Base generators: how to build or load one, call it with (z, y), and sample its latents."""
-from .base import Base, truncated_normal
-from .registry import BASES, list_bases, load_base, wrap_generator
+from .base import Base, BaseSizes, declare_sizes, truncated_normal
+from .registry import BASES, base_sizes, list_bases, load_base, wrap_generator
 
-__all__ = ["BASES", "Base", "list_bases", "load_base", "truncated_normal", "wrap_generator"]
+__all__ = ["BASES", "Base", "BaseSizes", "base_sizes", "declare_sizes", "list_bases", "load_base", "truncated_normal",
+           "wrap_generator"]

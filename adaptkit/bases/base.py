@@ -35,6 +35,27 @@ def truncated_normal(
     return z.to(device)
 
 
+@dataclass(frozen=True)
+class BaseSizes:
+    """What a registered base produces, declared on its factory (``factory.sizes``) so that
+    ``adaptkit bases`` can list it without loading weights."""
+
+    resolution: int
+    channels: int
+    latent_dim: int
+    num_classes: int | None = None
+
+
+def declare_sizes(sizes: BaseSizes) -> Callable[[Callable[[], "Base"]], Callable[[], "Base"]]:
+    """Decorate a base factory with the sizes of the base it returns."""
+
+    def declare(factory: Callable[[], "Base"]) -> Callable[[], "Base"]:
+        factory.sizes = sizes  # type: ignore[attr-defined]
+        return factory
+
+    return declare
+
+
 @dataclass
 class Base:
     """A base generator and how to drive it.

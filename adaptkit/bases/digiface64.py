@@ -22,7 +22,7 @@ from torch import nn
 
 from ..core.context import CallSpec
 from ..errors import WeightsNotFoundError
-from .base import Base
+from .base import Base, BaseSizes, declare_sizes
 
 DISTRIBUTION = "gan-face-generate"
 WEIGHTS_FILE = "gan_face_generate/weights.tar"
@@ -87,6 +87,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@declare_sizes(BaseSizes(resolution=64, channels=3, latent_dim=LATENT_DIM))
 def digiface64() -> Base:
     """The DigiFace-1M 64×64 RGB face DCGAN from the installed ``gan-face-generate`` wheel."""
     path, version = weights_path()

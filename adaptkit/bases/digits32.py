@@ -8,11 +8,12 @@ discriminator (for adversarial objectives) and the ``features32`` classifier as 
 from __future__ import annotations
 
 from ..core.context import CallSpec
-from .base import Base
+from .base import Base, BaseSizes, declare_sizes
 from .digits32_model import load_digits32
 from .features_model import load_features32
 
 
+@declare_sizes(BaseSizes(resolution=32, channels=1, latent_dim=64, num_classes=8))
 def digits32() -> Base:
     """The embedded base, loaded from the package's weights."""
     generator, discriminator, meta = load_digits32()

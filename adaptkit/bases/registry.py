@@ -10,7 +10,7 @@ from ..core.context import CallSpec
 from ..core.handle import resolve_call_spec
 from ..core.registry import PluginInfo, Registry
 from ..errors import AdaptkitError, BaseFactoryError
-from .base import Base
+from .base import Base, BaseSizes
 from .resolve import PREFIX, import_object
 
 BASES = Registry("adaptkit.bases", "base")
@@ -91,6 +91,17 @@ def load_base(
     for p in made.generator.parameters():
         p.requires_grad_(False)
     return made.to(device) if device is not None else made
+
+
+def base_sizes(name: str) -> BaseSizes | None:
+    """The sizes registered base ``name`` declares (without loading its weights), if it loads and
+    declares them."""
+    try:
+        factory = BASES.get(name)
+    except AdaptkitError:
+        return None
+    sizes = getattr(factory, "sizes", None)
+    return sizes if isinstance(sizes, BaseSizes) else None
 
 
 def list_bases() -> list[PluginInfo]:

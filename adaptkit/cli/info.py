@@ -5,7 +5,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..bases import list_bases, load_base
+from ..bases import BaseSizes, base_sizes, list_bases, load_base
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
 from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
@@ -16,13 +16,16 @@ from .base_sizes import base_size_options
 console = Console(highlight=False)
 
 
-def plugin_table(title: str, rows: list[PluginInfo]) -> Table:
+def plugin_table(title: str, rows: list[PluginInfo], extra: dict[str, list[str]] | None = None) -> Table:
+    """One row per plugin; ``extra`` adds columns (name → one cell per row) before the status."""
     table = Table(title=title)
-    for col in ("name", "entry point", "distribution", "version", "status"):
+    extra = extra or {}
+    for col in ("name", "entry point", "distribution", "version", *extra, "status"):
         table.add_column(col)
-    for row in rows:
+    for i, row in enumerate(rows):
         status = f"[red]failed: {row.error}[/]" if row.error else "[green]ok[/]"
-        table.add_row(row.name, row.value, row.distribution or "-", row.version or "-", status)
+        cells = [column[i] for column in extra.values()]
+        table.add_row(row.name, row.value, row.distribution or "-", row.version or "-", *cells, status)
     return table
 
 
@@ -35,9 +38,20 @@ def adapters_command() -> None:
 @cli.command("bases")
 def bases_command() -> None:
     """List the base generators found through the ``adaptkit.bases`` entry points."""
-    console.print(plugin_table("bases", list_bases()))
+    rows = list_bases()
+    sizes = [base_sizes(row.name) for row in rows]
+    console.print(plugin_table("bases", rows, {"makes": [_describe(s) for s in sizes]}))
     console.print("Any other generator: --base python:package.module:factory (a function returning an "
                   "nn.Module or an adaptkit Base).")
+
+
+def _describe(sizes: BaseSizes | None) -> str:
+    """``64×64 RGB, z 100`` (and ``, 1000 classes``): what a base declares it makes."""
+    if sizes is None:
+        return "-"
+    colour = {1: "gray", 3: "RGB"}.get(sizes.channels, f"{sizes.channels}-channel")
+    classes = f", {sizes.num_classes} classes" if sizes.num_classes else ""
+    return f"{sizes.resolution}×{sizes.resolution} {colour}, z {sizes.latent_dim}{classes}"
 
 
 @cli.command("inspect")
