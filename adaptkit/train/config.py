@@ -22,7 +22,8 @@ PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "none")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 UNFREEZE_ALL = "all"
 
-RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "log_every", "quiet", "device", "resume", "overwrite"})
+RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "log_every", "collapse_check_every", "quiet", "device",
+                       "resume", "overwrite"})
 """Settings a resumed run may change; every other one must match the interrupted run."""
 
 
@@ -96,6 +97,9 @@ class FitConfig:
                           "bf16 is unsupported), fp32 elsewhere.", choices=PRECISION_CHOICES)
     checkpoint_every: int = _opt(500, "Write a resumable checkpoint every N steps (and at the end).")
     log_every: int = _opt(10, "Log the losses (log.csv, progress bar) every N steps.")
+    collapse_check_every: int = _opt(50, "Every N steps score the diversity of 16 fixed samples and warn once "
+                                      "when it falls below 20% of the base's or most are blank (0: never); "
+                                      "summary.json records it.")
     samples: int = _opt(64, "Number of random samples in samples.png.")
     truncation: float | str = _opt("base", "Truncation threshold of the latents for samples.png: a number, "
                                    "`none`, or `base` = the base's default (0.4 for BigGAN and digits32 as "
@@ -144,7 +148,7 @@ class FitConfig:
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("latent_weight", "latent_search", "noise_std", "perceptual_weight", "lr_base"):
+        for name in ("latent_weight", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")

@@ -24,6 +24,7 @@ from ..io.run_dir import (
     BASE_WEIGHTS_NAME, CHECKPOINTS_DIR, INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG,
     SAMPLES_PNG, SUMMARY_JSON, save_base_weights, save_latents,
 )
+from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
 from .device import autocast_dtype, select_device
@@ -244,6 +245,11 @@ class Trainer:
                                        labels.to(device) if labels is not None else None,
                                        cfg, perceptual, self.noise_rng)
         self.class_search = self._searched_classes(labels)
+        self.guard = None
+        if cfg.collapse_check_every and self.procs.main:
+            self.guard = CollapseGuard.create(base, self.objective.labels, cfg.seed)
+            if resume is None:
+                self.guard.measure(0)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device)
         self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
@@ -307,6 +313,7 @@ class Trainer:
             "history": self.history,
             "optimizers": opt_meta,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "collapse": self.guard.state() if self.guard is not None else None,
         })
 
     def _restore(self, path: Path) -> None:
@@ -332,6 +339,8 @@ class Trainer:
         self.noise_rng.set_state(tensors["rng/noise"])
         torch.set_rng_state(tensors["rng/torch"])
         self.step, self.elapsed_before, self.history = meta["step"], meta["elapsed_s"], meta["history"]
+        if self.guard is not None and meta.get("collapse"):
+            self.guard.restore(meta["collapse"])
         self.reporter.note(f"resuming {self.out} at step {self.step}")
 
     # --- the loop ---------------------------------------------------------------------------
@@ -387,6 +396,17 @@ class Trainer:
         self._accumulate({"total": total, **terms, **aux})
         self.step += 1
 
+    def _guard(self) -> None:
+        """Every --collapse-check-every steps: score the guard's fixed samples, warn once on collapse."""
+        every = self.config.collapse_check_every
+        if self.guard is None or self.step % every:
+            return
+        rate = f"--lr-adapter {self.adapter_lr() / 10:g}" if self.handle else f"--lr-base {self.config.base_lr() / 10:g}"
+        hint = f"Likely the learning rate is too high for these images: try {rate}"
+        warning = self.guard.check(self.step, hint + " or fewer --steps (see collapse in summary.json)")
+        if warning:
+            self.reporter.note(f"[yellow]warning:[/] {warning}")
+
     def train(self) -> None:
         cfg, procs = self.config, self.procs
         if min(cfg.batch_size, len(self.data)) < procs.world_size:
@@ -399,6 +419,7 @@ class Trainer:
                 while self.step < cfg.steps:
                     self.train_step()
                     self.reporter.advance(self.step)
+                    self._guard()
                     stopping = stop_request.requested and not procs.distributed
                     checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
                     if stopping or checkpoint or self.step % cfg.log_every == 0:
@@ -451,6 +472,8 @@ class Trainer:
             "skipped": [[p.as_posix(), why] for p, why in self.data.skipped],
             "classes": sorted(set(labels.tolist())) if labels is not None else None,
             "searched_classes": self.class_search,
+            "collapse": None if self.guard is None else {"checked_every": cfg.collapse_check_every,
+                                                         **self.guard.state()},
             "adapter": None if self.handle is None else {
                 "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets),
                 "lr": self.adapter_lr()},
