@@ -11,6 +11,7 @@ from adaptkit.cli import cli
 from adaptkit.images import to_uint8
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import sample_images
+from clitools import one_line_error
 from runs import TINY_COND, make_run
 
 CPU = ["--device", "cpu"]
@@ -100,3 +101,11 @@ def test_run_without_base_id_needs_base(tmp_path):
     assert result.exit_code == 1 and "does not record its base" in result.output
     assert invoke("sample", folder, "-n", 1, "--base", TINY_COND, *CPU).exit_code == 0
     assert json.loads((folder / "adapter_config.json").read_text())["base"]["id"] is None
+
+
+def test_sample_the_unadapted_base_without_a_run(tmp_path):
+    out = tmp_path / "base.png"
+    result = invoke("sample", "--base", "python:models:tiny_cond_generator", "-n", 4, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (2 * 18 + 2, 2 * 18 + 2)
+    one_line_error(invoke("sample", "-n", 4), "give a run folder DIR, or --base NAME")

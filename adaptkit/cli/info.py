@@ -20,7 +20,8 @@ def plugin_table(title: str, rows: list[PluginInfo], extra: dict[str, list[str]]
     """One row per plugin; ``extra`` adds columns (name → one cell per row) before the status."""
     table = Table(title=title)
     extra = extra or {}
-    for col in ("name", "entry point", "distribution", "version", *extra, "status"):
+    table.add_column("name", no_wrap=True)
+    for col in ("entry point", "distribution", "version", *extra, "status"):
         table.add_column(col)
     for i, row in enumerate(rows):
         status = f"[red]failed: {row.error}[/]" if row.error else "[green]ok[/]"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..bases import Base, load_base
-from ..errors import InvalidValueError
+from ..errors import ConfigError, InvalidValueError
 from ..images import grid_image, save_gif, save_grid, save_images
 from ..io.run_dir import Run, load_run
 from ..morph import morph_runs
@@ -100,7 +100,7 @@ def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
 
 
 @cli.command("sample")
-@click.argument("run_dir", metavar="DIR")
+@click.argument("run_dir", metavar="[DIR]", required=False)
 @click.option("-n", "count", default=16, show_default=True, help="Number of images.")
 @latent_options
 @click.option("--out", type=click.Path(dir_okay=True), help="Output PNG (or folder with --each). Default: DIR/samples_<seed>.png.")
@@ -109,18 +109,26 @@ def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
 @base_options
 def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, base_spec, latent_dim, num_classes,
                    device, batch_size) -> None:
-    """Draw random images from the adapted generator of run folder DIR."""
+    """Draw random images from the adapted generator of run folder DIR, or from the unadapted base
+    --base when no DIR is given (written to the current folder unless --out says where)."""
     require_positive(count, "-n (the number of images)")
-    run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+    if run_dir is None:
+        if not base_spec:
+            raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
+        base, folder = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes,
+                                 device=_device(device)), Path(".")
+    else:
+        run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+        base, folder = run.base, run.folder
     with progress(count, "sampling") as on_batch:
-        images = sample_images(run.base, count, truncation=truncation, class_id=_class(class_), seed=seed,
+        images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
                                batch_size=batch_size, on_batch=on_batch)
     if each:
-        folder = Path(out) if out else run.folder / f"samples_{seed}"
+        folder = Path(out) if out else folder / f"samples_{seed}"
         paths = save_images(images, folder)
         console.print(f"wrote {len(paths)} images to {folder}/")
     else:
-        path = save_grid(images, Path(out) if out else run.folder / f"samples_{seed}.png", nrow=nrow)
+        path = save_grid(images, Path(out) if out else folder / f"samples_{seed}.png", nrow=nrow)
         console.print(f"wrote {path} ({count} images, seed {seed})")
 
 
