@@ -75,6 +75,8 @@ class FitConfig:
                                 "paper's 0.2 with 128-d latents held back reconstructions on 64-d digits32).")
     latent_samples: int = _opt(10, "That term compares the batch's latents with this many × batch-size "
                                "draws of N(0, I).")
+    pixel_scales: int = _opt(1, "glo: the pixel L1 is averaged over this many resolutions (each half the last; "
+                             "1 = the paper's plain L1).")
     latent_search: int = _opt(64, "glo: start each image's latent at the best of this many draws of N(0, I) "
                               "under the reconstruction loss (0: start at zero, as the paper).")
     noise_std: float = _opt(0.01, "Std of the noise ε added to each latent during training (G sees z_i + ε).")
@@ -90,6 +92,8 @@ class FitConfig:
     lr_discriminator: float = _opt(2e-4, "adversarial: Adam learning rate of the discriminator (the kpcbn "
                                    "paper's 2e-4).")
     d_steps: int = _opt(1, "adversarial: discriminator steps per generator step.")
+    warmup_steps: int = _opt(0, "The adapter's (and unfrozen base layers') learning rate rises linearly from 0 "
+                             "over this many steps, while the latents train at full rate.")
     seed: int = _opt(0, "Random seed: a CPU run with the same seed gives bitwise the same result.")
     # how to run
     device: str = _opt("auto", "cpu, cuda, cuda:N, mps, or auto (CUDA, then MPS, then CPU).")
@@ -143,12 +147,12 @@ class FitConfig:
 
     def validate(self) -> None:
         """Check value ranges; raise ``ConfigError`` naming the option."""
-        positive = ("steps", "batch_size", "checkpoint_every", "log_every", "samples", "latent_samples",
+        positive = ("steps", "batch_size", "pixel_scales", "checkpoint_every", "log_every", "samples", "latent_samples",
                     "lr_adapter", "lr_latent", "lr_discriminator", "d_steps")
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("latent_weight", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
+        for name in ("latent_weight", "warmup_steps", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")

@@ -382,12 +382,23 @@ class Trainer:
         raise TrainingError(f"the loss became non-finite by step {self.step} ({terms}); training stopped and "
                             f"{kept}. Try lower learning rates (--lr-adapter, --lr-latent) or --precision fp32")
 
+    def _warm_up(self) -> None:
+        """--warmup-steps: the generator's rates (adapter, unfrozen base layers) rise linearly from 0,
+        so the latents align the reconstructions before the generator moves; set from the step
+        alone, so a resumed run is the same."""
+        warmup = self.config.warmup_steps
+        for group in self.optimizer.param_groups:
+            if group["name"] in ("adapter", "base"):
+                group.setdefault("full_lr", group["lr"])
+                group["lr"] = group["full_lr"] * min(1.0, (self.step + 1) / warmup) if warmup else group["full_lr"]
+
     def train_step(self) -> None:
         """One optimizer step on a random batch (this process's share of it)."""
         n = len(self.data)
         index = torch.randperm(n, generator=self.data_rng)[: min(self.config.batch_size, n)]
         index = self.procs.shard(index).to(self.device)
         aux = self.objective.auxiliary_step(index)
+        self._warm_up()
         self.optimizer.zero_grad(set_to_none=True)
         total, terms = self.model(index)
         self.scaler.scale(total).backward()

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import Objective
+from .base import Objective, multiscale_l1
 
 
 def latent_spread(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -19,7 +19,8 @@ def latent_spread(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 class GloObjective(Objective):
     """Latents z_i, one per image, starting at the best of ``--latent-search`` draws of N(0, I)
     (zero, as the paper, when it is 0); G is fed z_i + ε, ε ~ N(0, noise_std²). Terms: ``pixel``
-    (L1), ``perceptual`` (weight λ_C) and ``latent`` (:func:`latent_spread` against
+    (L1 over ``--pixel-scales`` resolutions, :func:`multiscale_l1`), ``perceptual`` (weight λ_C)
+    and ``latent`` (:func:`latent_spread` against
     ``latent_samples`` × batch draws of N(0, I), weight λ_z)."""
 
     name = "glo"
@@ -46,7 +47,7 @@ class GloObjective(Objective):
         noise = torch.randn(z.shape, generator=self.rng, device=z.device, dtype=z.dtype)
         labels = self.labels[index] if self.labels is not None else None
         fake = self.base.generate(z + self.config.noise_std * noise, labels).float()
-        terms = {"pixel": (fake - self.images[index]).abs().mean()}
+        terms = {"pixel": multiscale_l1(fake, self.images[index], self.pixel_scales()).mean()}
         if self.perceptual is not None:
             terms["perceptual"] = self.perceptual(fake, index)
         if self.weights["latent"]:
