@@ -41,3 +41,10 @@ def block1_bsa_base() -> Base:
 def broken_base() -> Base:
     """A factory that fails the way a user's can (here: weights it cannot find)."""
     raise RuntimeError("no weights in /nowhere")
+
+
+def untruncated_base() -> Base:
+    """``tiny_cond_base`` sampled without truncation (as digiface64 is)."""
+    base = tiny_cond_base()
+    base.truncation = None
+    return base

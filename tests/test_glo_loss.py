@@ -1,4 +1,6 @@
 """The glo objective's pixel distance over several scales, and the generator's learning-rate warm-up."""
+import json
+
 import pytest
 import torch
 
@@ -36,3 +38,15 @@ def test_warmup_raises_the_adapter_rate_linearly(tmp_path):
     assert rates(tmp_path / "a", steps=2, warmup_steps=8) == {"adapter": pytest.approx(0.01), "latents": 0.05}
     assert rates(tmp_path / "b", steps=9, warmup_steps=8) == {"adapter": pytest.approx(0.04), "latents": 0.05}
     assert rates(tmp_path / "c", steps=2) == {"adapter": 0.04, "latents": 0.05}
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("base, given, used", [("python:fit_bases:tiny_cond_base", None, 0.05),
+                                               ("python:fit_bases:untruncated_base", None, 0.0),
+                                               ("python:fit_bases:untruncated_base", 0.2, 0.2)])
+def test_latent_spread_weight_follows_the_base_sampling(tmp_path, base, given, used):
+    data = tmp_path / "blobs"
+    write_images(data, blob_images(4))
+    out = fit(FitConfig(data=str(data), out=str(tmp_path / "run"), base=base, class_id="1", steps=1, samples=4,
+                        quiet=True, latent_weight=given, perceptual="none"))
+    assert json.loads((out / "summary.json").read_text())["loss_weights"]["latent"] == used

@@ -71,11 +71,14 @@ class FitConfig:
     perceptual_file: str | None = _opt(None, "Weights file for vgg16/lpips's AlexNet (.pth or .safetensors); "
                                        "default: torchvision's cache ($TORCH_HOME/hub/checkpoints).",
                                        metavar="FILE")
-    latent_weight: float = _opt(0.05, "λ_z, weight of the term keeping the latents spread like N(0, I) (the "
-                                "paper's 0.2 with 128-d latents held back reconstructions on 64-d digits32).")
+    latent_weight: float | None = _opt(None, "λ_z, weight of the paper's latent-spread term. Default: 0.05 on "
+                                       "bases sampled with truncation (the paper's 0.2 with 128-d latents held "
+                                       "back reconstructions on 64-d digits32), 0 on untruncated bases such as "
+                                       "digiface64: in high dimension the term pulls every latent to the origin, "
+                                       "where only truncated sampling draws.")
     latent_samples: int = _opt(10, "That term compares the batch's latents with this many × batch-size "
                                "draws of N(0, I).")
-    pixel_scales: int = _opt(1, "glo: the pixel L1 is averaged over this many resolutions (each half the last; "
+    pixel_scales: int = _opt(4, "glo: the pixel L1 is averaged over this many resolutions (each half the last; "
                              "1 = the paper's plain L1).")
     latent_search: int = _opt(64, "glo: start each image's latent at the best of this many draws of N(0, I) "
                               "under the reconstruction loss (0: start at zero, as the paper).")

@@ -19,7 +19,7 @@ from torch import nn
 from ..bases.base import Base
 from ..errors import ConfigError
 
-DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 0.1}
+DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 1.0}
 """λ_C per network: the paper's 0.001 for VGG16 (L1), 1.0 for LPIPS (a distance of the same scale
 as the pixel L1), 0.1 for a base's feature network."""
 

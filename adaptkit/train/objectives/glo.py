@@ -16,6 +16,13 @@ def latent_spread(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return d.min(dim=0).values.mean() + d.min(dim=1).values.mean()
 
 
+LATENT_WEIGHT = 0.05
+"""λ_z on bases sampled with truncation. Untruncated bases get 0: with few latents in high
+dimension, ``latent_spread`` is smallest when every latent sits at the origin (on digiface64 the
+searched latents shrank toward it within a few hundred steps and every reconstruction became the
+same smear), and only truncated sampling draws there."""
+
+
 class GloObjective(Objective):
     """Latents z_i, one per image, starting at the best of ``--latent-search`` draws of N(0, I)
     (zero, as the paper, when it is 0); G is fed z_i + ε, ε ~ N(0, noise_std²). Terms: ``pixel``
@@ -32,9 +39,15 @@ class GloObjective(Objective):
         if start is None:
             start = torch.zeros(len(self.images), self.base.latent_dim, device=self.images.device)
         self.latents = nn.Parameter(start.clone())
-        self.weights = {"pixel": 1.0, "latent": cfg.latent_weight}
+        self.weights = {"pixel": 1.0, "latent": self.latent_weight()}
         if self.perceptual is not None:
             self.weights["perceptual"] = self.perceptual_weight
+
+    def latent_weight(self) -> float:
+        """--latent-weight, else ``LATENT_WEIGHT`` when the base samples truncated latents, else 0."""
+        if self.config.latent_weight is not None:
+            return self.config.latent_weight
+        return LATENT_WEIGHT if self.base.truncation is not None else 0.0
 
     def search_draws(self) -> int:
         return self.config.latent_search
