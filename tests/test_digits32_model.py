@@ -145,7 +145,7 @@ def test_pretrain_base_smoke_and_exact_resume(tmp_path: Path) -> None:
 @needs_data
 def test_train_features_smoke(tmp_path: Path) -> None:
     before = _shipped_digest()
-    _run_script("train_features.py", "--steps", 2, "--export", tmp_path)
+    _run_script("train_features.py", "--steps", 2, "--out", tmp_path / "run", "--export", tmp_path)
     model, meta = load_features32(tmp_path)
     assert meta["model"]["num_classes"] == 10 + 136
     assert meta["held_out_images"] == {"mnist": 2000, "omniglot": 544}
