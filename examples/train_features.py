@@ -4,8 +4,9 @@ characters) or ``features_rgb32`` on CIFAR-10 photos (``--dataset cifar10``).
 glyphs: a stratified fraction of every class (--holdout) is kept out of training; cifar10: the
 test split is. The top-1 accuracy on these held-out images goes with the weights into NAME.json
 in --export. Every --checkpoint-every steps the training state (model, optimizer, schedule, RNG,
-step) is written atomically to OUT/checkpoint.safetensors; --resume continues from it bit-exactly.
---limit keeps the first N images of each class (smoke tests).
+step) is written atomically to OUT/checkpoint.safetensors; --resume continues from it bit-exactly
+(--stop-at splits a training into sessions). --limit keeps the first N images of each class
+(smoke tests).
 
     python examples/train_features.py --steps 1200 --threads 1
     python examples/train_features.py --dataset cifar10 --threads 1
@@ -298,10 +299,12 @@ def export(state: TrainState, recipe: Recipe, hp: Hyper, data: Data, export_dir:
 @click.option("--checkpoint-every", type=click.IntRange(1), default=250, show_default=True)
 @click.option("--log-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.safetensors.")
+@click.option("--stop-at", type=click.IntRange(1), default=None,
+              help="Checkpoint and stop after this step, without exporting (continue with --resume).")
 def main(dataset: str, mnist: Path, omniglot: Path, cifar10: Path, out: Path | None,
          export_dir: Path, steps: int | None, batch_size: int | None, lr: float | None,
          weight_decay: float | None, holdout: float, limit: int | None, seed: int, threads: int,
-         checkpoint_every: int, log_every: int, resume: bool) -> None:
+         checkpoint_every: int, log_every: int, resume: bool, stop_at: int | None) -> None:
     """Train a Features32 network and export it with its held-out accuracy."""
     recipe = RECIPES[dataset]
     hp = Hyper(dataset, steps or recipe.steps, batch_size or recipe.batch_size,
@@ -333,18 +336,22 @@ def main(dataset: str, mnist: Path, omniglot: Path, cifar10: Path, out: Path | N
         load_checkpoint(checkpoint, state, hp)
         console.log(f"resumed from {checkpoint} at step {state.step}")
     state.commands.append(command_line())
+    last = min(hp.steps, stop_at or hp.steps)
     started = time.perf_counter()
     with training_progress(console) as progress:
         task = progress.add_task(recipe.name, total=hp.steps, completed=state.step, stats="")
-        while state.step < hp.steps:
+        while state.step < last:
             loss = train_step(state, data.train, recipe, hp.batch_size)
             progress.update(task, advance=1, stats=f"loss {loss:.3f}")
             if state.step % log_every == 0:
                 console.log(f"step {state.step}/{hp.steps}  loss {loss:.3f}")
-            if state.step % checkpoint_every == 0 or state.step == hp.steps:
+            if state.step % checkpoint_every == 0 or state.step == last:
                 state.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 save_checkpoint(checkpoint, state, hp)
+    if state.step < hp.steps:
+        console.log(f"stopped at step {state.step}/{hp.steps}: continue with --resume")
+        return
     scores = export(state, recipe, hp, data, export_dir, threads)
     console.log("held-out accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
                 + f"; {state.train_seconds / 60:.1f} min of training; exported to {export_dir}")

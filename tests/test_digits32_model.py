@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
@@ -9,13 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from adaptkit.bases import truncated_normal
 from adaptkit.bases.digits32_model import (
     WEIGHTS_DIR, ConditionalBatchNorm2d, Digits32Discriminator, Digits32Generator, load_digits32,
 )
-from adaptkit.bases.features_model import Features32, load_features32
+from adaptkit.bases.features_model import FEATURES_RGB32, Features32, load_features32
+from image_tar import CLASSES, write_image_tar
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data"
@@ -149,4 +152,37 @@ def test_train_features_smoke(tmp_path: Path) -> None:
     model, meta = load_features32(tmp_path)
     assert meta["model"]["num_classes"] == 10 + 136
     assert meta["held_out_images"] == {"mnist": 2000, "omniglot": 544}
+    assert _shipped_digest() == before
+
+
+def test_train_features_cifar10_smoke_and_exact_resume(tmp_path: Path, monkeypatch, one_thread) -> None:
+    """In-process (the imports are paid once), on a tiny synthetic tar: no data needed."""
+    monkeypatch.syspath_prepend(str(REPO / "examples"))
+    script = importlib.import_module("train_features")
+
+    def run(*args: str | Path | int) -> None:
+        with torch.random.fork_rng():
+            result = CliRunner().invoke(script.main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    before = _shipped_digest()
+    write_image_tar(tmp_path / "cifar.tar.gz", {"train": 4, "test": 2})
+    common = ["--dataset", "cifar10", "--cifar10", tmp_path / "cifar.tar.gz", "--steps", 3,
+              "--batch-size", 4, "--log-every", 1]
+    run(*common, "--out", tmp_path / "straight", "--export", tmp_path / "w")
+    run(*common, "--out", tmp_path / "resumed", "--export", tmp_path / "w2", "--stop-at", 2)
+    assert not (tmp_path / "w2").exists()
+    run(*common, "--out", tmp_path / "resumed", "--export", tmp_path / "w2", "--resume")
+    straight = load_file(tmp_path / "straight" / "checkpoint.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "checkpoint.safetensors")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert load_file(tmp_path / "w" / f"{FEATURES_RGB32}.safetensors").keys() == \
+        load_file(tmp_path / "w2" / f"{FEATURES_RGB32}.safetensors").keys()
+    model, meta = load_features32(tmp_path / "w2", name=FEATURES_RGB32)
+    assert meta["model"]["in_channels"] == 3 and meta["classes"] == sorted(CLASSES)
+    assert meta["held_out_images"] == {"cifar10_test": 6} and meta["training"]["steps"] == 3
+    assert 0 <= meta["held_out_accuracy"]["cifar10_test"] <= 1 and len(meta["commands"]) == 2
+    assert set(meta["data"]["md5"]) == {"cifar.tar.gz"}
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
     assert _shipped_digest() == before
