@@ -6,10 +6,13 @@ import importlib
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
@@ -114,6 +117,43 @@ def test_shipped_features32_weights_load_strictly() -> None:
     model.load_state_dict(load_file(WEIGHTS_DIR / "features32.safetensors"), strict=True)
     assert (WEIGHTS_DIR / "features32.safetensors").stat().st_size < 1_000_000
     assert meta["held_out_accuracy"]["mnist"] > 0.9
+
+
+def test_shipped_features_rgb32_weights_load_strictly() -> None:
+    _shipped("features_rgb32.json", "features_rgb32.safetensors")
+    model, meta = load_features32(name=FEATURES_RGB32)
+    model.load_state_dict(load_file(WEIGHTS_DIR / "features_rgb32.safetensors"), strict=True)
+    assert (WEIGHTS_DIR / "features_rgb32.safetensors").stat().st_size < 4_000_000
+    assert meta["model"]["in_channels"] == 3 and len(meta["classes"]) == 10
+    assert meta["held_out_accuracy"]["cifar10_test"] > 0.8 and meta["held_out_images"]["cifar10_test"] == 10_000
+
+
+def _cifar10_test_images(per_class: int) -> tuple[torch.Tensor, list[str]]:
+    """The first ``per_class`` test images of each class in the shared CIFAR-10 tar (in [-1, 1]), and
+    their class names (decoding only these, not the whole tar)."""
+    pixels, names = [], []
+    with tarfile.open(DATA / "cifar10" / "cifar10-jpg.tar.gz") as archive:
+        for member in archive:
+            split, *rest = member.name.split("/")
+            if member.isfile() and split == "test" and names.count(rest[0]) < per_class:
+                pixels.append(np.asarray(Image.open(archive.extractfile(member)).convert("RGB")))
+                names.append(rest[0])
+    return torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1, names
+
+
+@needs_data
+def test_shipped_features_rgb32_classifies_real_photos_deterministically(one_thread) -> None:
+    _shipped("features_rgb32.json", "features_rgb32.safetensors")
+    model, meta = load_features32(name=FEATURES_RGB32)
+    images, names = _cifar10_test_images(per_class=10)
+    labels = torch.tensor([meta["classes"].index(n) for n in names])
+    with torch.no_grad():
+        logits = model(images)
+        again = model(images)
+        features = model.features(images)
+    assert torch.equal(logits, again)
+    assert (logits.argmax(1) == labels).float().mean() >= 0.7
+    assert features.shape == (100, meta["model"]["feature_dim"]) and (features >= 0).all()
 
 
 def _shipped_digest() -> dict[str, str]:
