@@ -3,7 +3,8 @@
 ``vgg16`` is the BSA paper's loss (L1 on the ReLU outputs of conv1_1 … conv4_3 of an ImageNet
 VGG16), ``lpips`` the ``lpips`` package's AlexNet LPIPS, ``base`` the base's own feature network,
 ``rgb32`` the embedded ``features_rgb32`` CIFAR-10 classifier (L1 on its three stage outputs; it is
-fully convolutional, so it runs at the base's own resolution, without resizing). Pretrained ImageNet weights are read from an explicit file or torchvision's cache
+fully convolutional, so it runs at the base's own resolution, without resizing). Pretrained
+ImageNet weights are read from an explicit file or torchvision's cache
 (``$TORCH_HOME/hub/checkpoints``), or downloaded there like torchvision does; ``.pth`` files are
 read with ``torch.load(weights_only=True)`` (tensors only, no code).
 """
@@ -133,7 +134,8 @@ def base_features(base: Base) -> FeatureFn:
 def embedded_rgb_network() -> Features32:
     """The frozen ``features_rgb32`` network shipped with adaptkit."""
     network, _ = load_features32(name=FEATURES_RGB32)
-    return _frozen(network)
+    _frozen(network)
+    return network
 
 
 class PerceptualLoss(nn.Module):
