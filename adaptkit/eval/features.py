@@ -185,7 +185,7 @@ def load_feature_extractor(
         if inception_weights is None and not default.is_file():
             extractor = load_embedded_extractor(channels).to(device)
             return extractor, (f"Inception-v3 weights not found at {default}: used the embedded extractor "
-                               f"{extractor.name} (its numbers are not comparable with Inception-based ones)")
+                               f"{extractor.name}; its numbers are not comparable with Inception-based ones")
         kind = "inception"
     extractor = load_inception(inception_weights) if kind == "inception" else load_embedded_extractor(channels)
     return extractor.to(device), None
