@@ -1,4 +1,4 @@
-"""Readers of the 32x32 grayscale training data, on small synthetic files."""
+"""Readers of the 32x32 training data, on small synthetic files."""
 from __future__ import annotations
 
 import gzip
@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from adaptkit.bases.data32 import (
-    MNIST_IMAGES, MNIST_LABELS, load_mnist, load_omniglot, read_idx, split_per_class,
+    MNIST_IMAGES, MNIST_LABELS, load_image_tar, load_mnist, load_omniglot, read_idx, split_per_class,
 )
+from image_tar import CLASSES, write_image_tar
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -75,3 +76,18 @@ def test_split_per_class_is_stratified_and_disjoint() -> None:
     train, held = split_per_class(labels, 0.2, torch.Generator().manual_seed(0))
     assert sorted(train.tolist() + held.tolist()) == list(range(15))
     assert labels[held].bincount().tolist() == [2, 1]
+
+
+def test_load_image_tar_reads_every_split_with_shared_sorted_classes(tmp_path: Path) -> None:
+    pixels = write_image_tar(tmp_path / "set.tar.gz", {"train": 3, "test": 2}, suffix=".png")
+    splits = load_image_tar(tmp_path / "set.tar.gz")
+    assert sorted(splits) == ["test", "train"]
+    for name, count in [("train", 3), ("test", 2)]:
+        data = splits[name]
+        assert data.class_names == sorted(CLASSES)
+        assert data.images.shape == (3 * count, 3, 32, 32)
+        assert data.labels.bincount().tolist() == [count] * 3
+    first = splits["test"]  # members in name order: airplane/0000 first
+    expected = torch.from_numpy(pixels["test/airplane/0000.png"]).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.equal(first.images[0], expected) and first.labels[0] == 0
+    assert first.images.min() >= -1 and first.images.max() <= 1

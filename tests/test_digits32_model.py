@@ -2,20 +2,26 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from adaptkit.bases import truncated_normal
 from adaptkit.bases.digits32_model import (
     WEIGHTS_DIR, ConditionalBatchNorm2d, Digits32Discriminator, Digits32Generator, load_digits32,
 )
-from adaptkit.bases.features_model import Features32, load_features32
+from adaptkit.bases.features_model import FEATURES_RGB32, Features32, load_features32
+from image_tar import CLASSES, write_image_tar
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data"
@@ -113,6 +119,43 @@ def test_shipped_features32_weights_load_strictly() -> None:
     assert meta["held_out_accuracy"]["mnist"] > 0.9
 
 
+def test_shipped_features_rgb32_weights_load_strictly() -> None:
+    _shipped("features_rgb32.json", "features_rgb32.safetensors")
+    model, meta = load_features32(name=FEATURES_RGB32)
+    model.load_state_dict(load_file(WEIGHTS_DIR / "features_rgb32.safetensors"), strict=True)
+    assert (WEIGHTS_DIR / "features_rgb32.safetensors").stat().st_size < 4_000_000
+    assert meta["model"]["in_channels"] == 3 and len(meta["classes"]) == 10
+    assert meta["held_out_accuracy"]["cifar10_test"] > 0.8 and meta["held_out_images"]["cifar10_test"] == 10_000
+
+
+def _cifar10_test_images(per_class: int) -> tuple[torch.Tensor, list[str]]:
+    """The first ``per_class`` test images of each class in the shared CIFAR-10 tar (in [-1, 1]), and
+    their class names (decoding only these, not the whole tar)."""
+    pixels, names = [], []
+    with tarfile.open(DATA / "cifar10" / "cifar10-jpg.tar.gz") as archive:
+        for member in archive:
+            split, *rest = member.name.split("/")
+            if member.isfile() and split == "test" and names.count(rest[0]) < per_class:
+                pixels.append(np.asarray(Image.open(archive.extractfile(member)).convert("RGB")))
+                names.append(rest[0])
+    return torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1, names
+
+
+@needs_data
+def test_shipped_features_rgb32_classifies_real_photos_deterministically(one_thread) -> None:
+    _shipped("features_rgb32.json", "features_rgb32.safetensors")
+    model, meta = load_features32(name=FEATURES_RGB32)
+    images, names = _cifar10_test_images(per_class=10)
+    labels = torch.tensor([meta["classes"].index(n) for n in names])
+    with torch.no_grad():
+        logits = model(images)
+        again = model(images)
+        features = model.features(images)
+    assert torch.equal(logits, again)
+    assert (logits.argmax(1) == labels).float().mean() >= 0.7
+    assert features.shape == (100, meta["model"]["feature_dim"]) and (features >= 0).all()
+
+
 def _shipped_digest() -> dict[str, str]:
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in WEIGHTS_DIR.glob("*")}
 
@@ -145,8 +188,41 @@ def test_pretrain_base_smoke_and_exact_resume(tmp_path: Path) -> None:
 @needs_data
 def test_train_features_smoke(tmp_path: Path) -> None:
     before = _shipped_digest()
-    _run_script("train_features.py", "--steps", 2, "--export", tmp_path)
+    _run_script("train_features.py", "--steps", 2, "--out", tmp_path / "run", "--export", tmp_path)
     model, meta = load_features32(tmp_path)
     assert meta["model"]["num_classes"] == 10 + 136
     assert meta["held_out_images"] == {"mnist": 2000, "omniglot": 544}
+    assert _shipped_digest() == before
+
+
+def test_train_features_cifar10_smoke_and_exact_resume(tmp_path: Path, monkeypatch, one_thread) -> None:
+    """In-process (the imports are paid once), on a tiny synthetic tar: no data needed."""
+    monkeypatch.syspath_prepend(str(REPO / "examples"))
+    script = importlib.import_module("train_features")
+
+    def run(*args: str | Path | int) -> None:
+        with torch.random.fork_rng():
+            result = CliRunner().invoke(script.main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    before = _shipped_digest()
+    write_image_tar(tmp_path / "cifar.tar.gz", {"train": 4, "test": 2})
+    common = ["--dataset", "cifar10", "--cifar10", tmp_path / "cifar.tar.gz", "--steps", 3,
+              "--batch-size", 4, "--log-every", 1]
+    run(*common, "--out", tmp_path / "straight", "--export", tmp_path / "w")
+    run(*common, "--out", tmp_path / "resumed", "--export", tmp_path / "w2", "--stop-at", 2)
+    assert not (tmp_path / "w2").exists()
+    run(*common, "--out", tmp_path / "resumed", "--export", tmp_path / "w2", "--resume")
+    straight = load_file(tmp_path / "straight" / "checkpoint.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "checkpoint.safetensors")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert load_file(tmp_path / "w" / f"{FEATURES_RGB32}.safetensors").keys() == \
+        load_file(tmp_path / "w2" / f"{FEATURES_RGB32}.safetensors").keys()
+    model, meta = load_features32(tmp_path / "w2", name=FEATURES_RGB32)
+    assert meta["model"]["in_channels"] == 3 and meta["classes"] == sorted(CLASSES)
+    assert meta["held_out_images"] == {"cifar10_test": 6} and meta["training"]["steps"] == 3
+    assert 0 <= meta["held_out_accuracy"]["cifar10_test"] <= 1 and len(meta["commands"]) == 2
+    assert set(meta["data"]["md5"]) == {"cifar.tar.gz"}
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
     assert _shipped_digest() == before

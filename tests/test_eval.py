@@ -194,6 +194,31 @@ def test_auto_falls_back_to_the_embedded_extractor_and_says_why(embedded):
     assert "Inception-v3 weights not found" in note
 
 
+def test_the_embedded_extractor_follows_the_channels():
+    rgb, note = load_feature_extractor("auto", channels=3)
+    assert rgb.name.startswith("features_rgb32 (embedded") and rgb.channels == 3 and rgb.resolution == 32
+    assert "Inception-v3 weights not found" in note and "used the embedded extractor features_rgb32" in note
+    gray, note = load_feature_extractor("auto", channels=1)
+    assert gray.name.startswith("features32 (embedded") and gray.channels == 1
+    assert "used the embedded extractor features32" in note
+    explicit, note = load_feature_extractor("embedded", channels=3)
+    assert explicit.name == rgb.name and note is None
+    with pytest.raises(EvaluationError, match="1 or 3 channels, not 4"):
+        load_feature_extractor("embedded", channels=4)
+
+
+def test_evaluate_compares_rgb_sets_with_the_rgb_network(one_thread):
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(8, 3, 32, 32, generator=g) * 2 - 1
+    rgb = evaluate(images[:4], images[4:], max_lpips_images=4)
+    assert rgb.extractor.startswith("features_rgb32") and "features_rgb32" in rgb.lpips_distance
+    assert any("used the embedded extractor features_rgb32" in note for note in rgb.notes)
+    mixed = evaluate(images[:4, :1], images[4:], max_lpips_images=4)
+    assert mixed.extractor == rgb.extractor
+    gray = evaluate(images[:4, :1], images[4:, :1], max_lpips_images=4)
+    assert gray.extractor.startswith("features32") and "features32" in gray.lpips_distance
+
+
 # --- LPIPS diversity ---------------------------------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")

@@ -1,14 +1,17 @@
 """Perceptual losses: weight loading and its clear errors, VGG16 layers, LPIPS trunk, caching."""
+import dataclasses
+
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from adaptkit.bases import wrap_generator
+from adaptkit.bases.features_model import Features32
 from adaptkit.errors import ConfigError
 from adaptkit.train import perceptual
 from adaptkit.train.perceptual import (
-    FeatureL1Loss, LpipsLoss, Vgg16Features, base_features, build_perceptual, cached_weights_path,
-    load_imagenet_weights, resolve_perceptual,
+    DEFAULT_WEIGHTS, FeatureL1Loss, LpipsLoss, Vgg16Features, base_features, build_perceptual,
+    cached_weights_path, load_imagenet_weights, resolve_perceptual,
 )
 from fit_bases import tiny_cond_base
 from models import tiny_cond_generator
@@ -35,7 +38,8 @@ def test_missing_weights_name_the_alternatives(offline, choice, kind):
     assert "\n" not in message and f"--perceptual {choice} needs ImageNet {kind} weights" in message
     assert str(cached_weights_path(kind)).startswith(str(offline / "torch"))
     assert "download failed (OSError: network unreachable)" in message
-    assert "--perceptual-file FILE" in message and "--perceptual base / --perceptual none" in message
+    assert "--perceptual-file FILE" in message
+    assert "--perceptual rgb32 / --perceptual base / --perceptual none" in message
     with pytest.raises(ConfigError, match="nowhere.pth does not exist"):
         build_perceptual(choice, base, str(offline / "nowhere.pth"))
 
@@ -54,16 +58,36 @@ def test_weights_are_read_from_a_file_or_the_cache_without_unpickling_code(offli
         load_imagenet_weights("vgg16", "vgg16")
 
 
-def test_auto_picks_the_base_network_then_cached_vgg_then_none(offline):
+def test_auto_picks_the_base_network_then_cached_vgg_then_rgb32_then_none(offline):
     plain = wrap_generator("cond", tiny_cond_generator())
+    gray = dataclasses.replace(plain, channels=1)
+    assert plain.channels == 3
     assert resolve_perceptual("auto", tiny_cond_base()) == "base"
-    assert resolve_perceptual("auto", plain) == "none"
+    assert resolve_perceptual("auto", plain) == "rgb32"
+    assert resolve_perceptual("auto", gray) == "none"
     cached_weights_path("vgg16").parent.mkdir(parents=True)
     cached_weights_path("vgg16").write_bytes(b"")
-    assert resolve_perceptual("auto", plain) == "vgg16"
+    assert resolve_perceptual("auto", plain) == "vgg16" and resolve_perceptual("auto", gray) == "vgg16"
+    assert resolve_perceptual("auto", tiny_cond_base()) == "base"
     assert resolve_perceptual("lpips", plain) == "lpips"
-    with pytest.raises(ConfigError, match="provides no feature network"):
+    with pytest.raises(ConfigError, match="provides no feature network: use --perceptual rgb32"):
         build_perceptual("base", plain)
+
+
+def test_rgb32_is_the_embedded_network_at_the_base_resolution(one_thread):
+    loss = build_perceptual("rgb32", wrap_generator("cond", tiny_cond_generator()))
+    assert loss.name == "rgb32" and DEFAULT_WEIGHTS["rgb32"] == 1.0
+    assert isinstance(loss.network, Features32) and loss.network.stages[0][0].in_channels == 3
+    assert not loss.network.training and not any(p.requires_grad for p in loss.network.parameters())
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    maps = loss.features(x)
+    assert [tuple(m.shape[1:]) for m in maps] == [(48, 64, 64), (96, 32, 32), (192, 16, 16)]
+    loss.prepare(x)
+    assert loss(x[:2], torch.tensor([0, 1])).item() == 0
+    assert loss(x[:2], torch.tensor([1, 2])).item() > 0
+    gray = x[:, :1]
+    assert all(torch.equal(a, b) for a, b in zip(loss.features(gray), loss.features(gray.expand(-1, 3, -1, -1))))
 
 
 def test_vgg16_features_are_the_ten_conv_relus():

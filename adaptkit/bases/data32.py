@@ -1,12 +1,14 @@
-"""Readers for the 32x32 grayscale data of the embedded bases: MNIST (IDX) and Omniglot (zip).
+"""Readers for the 32x32 training data of the embedded networks: MNIST (IDX) and Omniglot (zip),
+grayscale, and CIFAR-10 (a tar of JPEGs), RGB.
 
-Images come back as float tensors (N, 1, 32, 32) in [-1, 1], white strokes on black.
+Images come back as float tensors (N, C, 32, 32) in [-1, 1]; glyphs are white strokes on black.
 """
 from __future__ import annotations
 
 import gzip
 import io
 import struct
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 @dataclass
 class ImageSet:
-    """Labelled images: ``images`` (N, 1, 32, 32) in [-1, 1], ``labels`` (N,) indexing
+    """Labelled images: ``images`` (N, C, 32, 32) in [-1, 1], ``labels`` (N,) indexing
     ``class_names``."""
 
     images: torch.Tensor
@@ -94,6 +96,33 @@ def load_omniglot(zip_path: Path, alphabets: Iterable[str] | None = None) -> Ima
     index = {name: i for i, name in enumerate(class_names)}
     labels = torch.tensor([index[n] for n in names], dtype=torch.int64)
     return ImageSet(_to_unit_range(np.stack(pixels)), labels, class_names)
+
+
+def load_image_tar(tar_path: Path) -> dict[str, ImageSet]:
+    """Every split of a (gzipped) tar of ``split/class/*.jpg`` (or ``.png``), read without
+    extracting it: RGB (N, 3, H, W) in [-1, 1], members in name order, the sorted class names of
+    all splits shared (CIFAR-10's JPEG copy: splits ``train`` and ``test``)."""
+    found: dict[str, list[tuple[str, np.ndarray]]] = {}
+    with tarfile.open(tar_path) as archive:
+        for member in archive:
+            parts = member.name.split("/")
+            if not member.isfile() or len(parts) != 3 or not parts[2].lower().endswith(
+                    (".jpg", ".jpeg", ".png")):
+                continue
+            with Image.open(io.BytesIO(archive.extractfile(member).read())) as photo:
+                pixels = np.asarray(photo.convert("RGB"))
+            found.setdefault(parts[0], []).append((member.name, pixels))
+    if not found:
+        raise ValueError(f"{tar_path.name}: no split/class/image files found")
+    class_names = sorted({name.split("/")[1] for items in found.values() for name, _ in items})
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    for split, items in found.items():
+        items.sort(key=lambda item: item[0])
+        pixels = torch.from_numpy(np.stack([p for _, p in items])).permute(0, 3, 1, 2)
+        labels = torch.tensor([index[name.split("/")[1]] for name, _ in items])
+        splits[split] = ImageSet(pixels.float() / 127.5 - 1.0, labels, class_names)
+    return splits
 
 
 def split_per_class(

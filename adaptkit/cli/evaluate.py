@@ -26,7 +26,8 @@ DEFAULT_RUN_SAMPLES = 500
               help=f"Run folder: samples to generate (default {DEFAULT_RUN_SAMPLES}). "
                    "Image folder: use at most N images, chosen at random (default all).")
 @click.option("--features", type=click.Choice(EXTRACTOR_KINDS), default="auto", show_default=True,
-              help="Feature extractor: Inception-v3 when its weights are on disk (auto), or the embedded one.")
+              help="Feature extractor: Inception-v3 when its weights are on disk (auto), or the embedded one "
+                   "(features_rgb32 for RGB images, features32 for gray).")
 @click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
               help="Inception-v3 state dict (.pth or .safetensors); default: torchvision's file in "
                    "$TORCH_HOME/hub/checkpoints.")

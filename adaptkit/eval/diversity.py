@@ -6,8 +6,8 @@ non-negative weights w), averaged over positions and summed over layers. Two sou
 
 - the ``lpips`` package (AlexNet with its learned v0.1 weights) when torchvision's AlexNet
   weights are on disk;
-- otherwise a feature extractor's ``feature_maps`` (the embedded Features32) with unit weights
-  ("LPIPS-style").
+- otherwise a feature extractor's ``feature_maps`` (an embedded Features32 network: features32
+  for gray images, features_rgb32 for RGB) with unit weights ("LPIPS-style").
 
 Since w ≥ 0, LPIPS is a squared L2 distance between per-image embeddings
 ``e(x) = concat_l [√w_l ⊙ normalize(f_l(x)) / √(h_l·w_l)]``: each image is embedded once and all

@@ -1,5 +1,6 @@
-"""Feature extractors for the metrics: Inception-v3 when its weights are on disk, else the
-embedded Features32 glyph classifier.
+"""Feature extractors for the metrics: Inception-v3 when its weights are on disk, else an embedded
+network: ``features_rgb32`` (a CIFAR-10 classifier) for RGB images, ``features32`` (a glyph
+classifier) for grayscale ones.
 
 Images enter as (N, C, H, W) in [-1, 1]; each extractor resizes them to its own input size
 (bilinear, antialiased) and converts channels (gray → RGB by repetition, RGB → gray by the
@@ -85,6 +86,12 @@ class FeatureExtractor:
         p = next(iter(self.network.parameters()), None)
         return p.device if p is not None else torch.device("cpu")
 
+    def to(self, device: torch.device | str | None) -> FeatureExtractor:
+        """Move the network to ``device`` (None: where it is); returns this extractor."""
+        if device is not None:
+            self.network.to(device)
+        return self
+
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Resize and convert ``images`` to the network's input, on its device."""
         return resize_and_convert(images.to(self.device, torch.float32), self.resolution, self.channels)
@@ -149,32 +156,36 @@ def load_inception(weights: str | os.PathLike | None = None) -> FeatureExtractor
                             InceptionFeatures(read_state_dict(path)), resolution=299, channels=3)
 
 
-def load_embedded_extractor() -> FeatureExtractor:
-    """The embedded Features32 glyph classifier (32×32 gray, white on black) shipped with adaptkit."""
-    from ..bases.features_model import load_features32
+def load_embedded_extractor(channels: int = 1) -> FeatureExtractor:
+    """The embedded network shipped with adaptkit for ``channels``-channel images: for 1 the
+    ``features32`` glyph classifier (32×32 gray, white on black), for 3 the ``features_rgb32``
+    CIFAR-10 classifier (32×32 RGB)."""
+    from ..bases.features_model import FEATURES32, FEATURES_RGB32, load_features32
 
-    network, meta = load_features32()
+    if channels not in (1, 3):
+        raise EvaluationError(f"the embedded extractors take 1 or 3 channels, not {channels}")
+    name = FEATURES_RGB32 if channels == 3 else FEATURES32
+    network, meta = load_features32(name=name)
     network.requires_grad_(False)
     dim = meta["model"]["feature_dim"]
-    return FeatureExtractor(f"features32 (embedded, {dim}-d)", network, resolution=32, channels=1)
+    return FeatureExtractor(f"{name} (embedded, {dim}-d)", network, resolution=32, channels=channels)
 
 
 def load_feature_extractor(
-    kind: str = "auto", *, inception_weights: str | os.PathLike | None = None,
+    kind: str = "auto", *, channels: int = 1, inception_weights: str | os.PathLike | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[FeatureExtractor, str | None]:
     """The extractor for ``kind`` (``auto``, ``inception`` or ``embedded``) and, when ``auto`` fell
-    back to the embedded one, a note saying why."""
+    back to the embedded one, a note saying why. ``channels`` (1 or 3), of the images to compare,
+    picks the embedded network."""
     if kind not in EXTRACTOR_KINDS:
         raise EvaluationError(f"unknown feature extractor {kind!r} (choose from {', '.join(EXTRACTOR_KINDS)})")
-    note = None
     if kind == "auto":
         default = torch_hub_checkpoint(INCEPTION_URL)
-        kind = "inception" if inception_weights is not None or default.is_file() else "embedded"
-        if kind == "embedded":
-            note = (f"Inception-v3 weights not found at {default}: used the embedded extractor "
-                    f"(its numbers are not comparable with Inception-based ones)")
-    extractor = load_inception(inception_weights) if kind == "inception" else load_embedded_extractor()
-    if device is not None:
-        extractor.network.to(device)
-    return extractor, note
+        if inception_weights is None and not default.is_file():
+            extractor = load_embedded_extractor(channels).to(device)
+            return extractor, (f"Inception-v3 weights not found at {default}: used the embedded extractor "
+                               f"{extractor.name}; its numbers are not comparable with Inception-based ones")
+        kind = "inception"
+    extractor = load_inception(inception_weights) if kind == "inception" else load_embedded_extractor(channels)
+    return extractor.to(device), None

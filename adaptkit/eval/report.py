@@ -96,7 +96,8 @@ def evaluate(
     """Compare ``generated`` with ``real`` images ((N, 1|3, H, W) in [-1, 1]; sizes may differ).
 
     ``extractor``: ``auto`` (Inception-v3 when its weights are on disk, else the embedded
-    Features32), ``inception``, ``embedded``, or a ``FeatureExtractor``. ``diversity``: the
+    network), ``inception``, ``embedded`` (``features_rgb32`` when either set is RGB, else
+    ``features32``), or a ``FeatureExtractor``. ``diversity``: the
     LPIPS distance, ``auto`` (the ``lpips`` package when AlexNet weights are on disk, else
     ``feature-maps``), ``lpips`` or ``feature-maps``. Features are extracted once and shared by
     KMMD, mean variance and FID. LPIPS diversity is the mean distance over all pairs of at most
@@ -106,11 +107,13 @@ def evaluate(
     notes: list[str] = []
     generated = _check_images(generated, "generated", notes)
     real = _check_images(real, "real", notes)
+    channels = max(generated.shape[1], real.shape[1])
     if isinstance(extractor, str):
-        extractor, note = load_feature_extractor(extractor, inception_weights=inception_weights, device=device)
+        extractor, note = load_feature_extractor(extractor, channels=channels, inception_weights=inception_weights,
+                                                 device=device)
         notes += [note] if note else []
     distance = load_perceptual_distance(
-        diversity, extractor, fallback=lambda: load_feature_extractor("embedded", device=device)[0])
+        diversity, extractor, fallback=lambda: load_feature_extractor("embedded", channels=channels, device=device)[0])
 
     with Progress(transient=True) if progress else nullcontext() as bar:
         def advance(description: str, total: int) -> Callable[[int], None] | None:

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 
 DEFAULT_BASE = "digits32"
-PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "none")
+PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "rgb32", "none")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 UNFREEZE_ALL = "all"
 
@@ -63,11 +63,13 @@ class FitConfig:
                           metavar="NAME")
     # the loss
     perceptual: str = _opt("auto", "Perceptual loss network: `base` (the base's own feature network), `vgg16` "
-                           "(conv1_1…conv4_3, as the paper), `lpips` (AlexNet LPIPS), `none`; `auto` = `base` "
-                           "when the base has one, else `vgg16` when its weights are on disk, else `none`.",
+                           "(conv1_1…conv4_3, as the paper), `lpips` (AlexNet LPIPS), `rgb32` (adaptkit's "
+                           "embedded CIFAR-10 classifier, at the base's resolution), `none`; `auto` = `base` "
+                           "when the base has one, else `vgg16` when its weights are on disk, else `rgb32` "
+                           "for an RGB base, else `none`.",
                            choices=PERCEPTUAL_CHOICES)
     perceptual_weight: float | None = _opt(None, "λ_C, the perceptual loss weight (default per network: vgg16 "
-                                           "0.001 as the paper, lpips 1.0, base 0.1).")
+                                           "0.001 as the paper, lpips 1.0, base 1.0, rgb32 1.0).")
     perceptual_file: str | None = _opt(None, "Weights file for vgg16/lpips's AlexNet (.pth or .safetensors); "
                                        "default: torchvision's cache ($TORCH_HOME/hub/checkpoints).",
                                        metavar="FILE")

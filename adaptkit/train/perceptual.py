@@ -1,8 +1,10 @@
 """Perceptual losses: distances between generated and training images in a frozen network's features.
 
 ``vgg16`` is the BSA paper's loss (L1 on the ReLU outputs of conv1_1 … conv4_3 of an ImageNet
-VGG16), ``lpips`` the ``lpips`` package's AlexNet LPIPS, ``base`` the base's own feature network.
-Pretrained ImageNet weights are read from an explicit file or torchvision's cache
+VGG16), ``lpips`` the ``lpips`` package's AlexNet LPIPS, ``base`` the base's own feature network,
+``rgb32`` the embedded ``features_rgb32`` CIFAR-10 classifier (L1 on its three stage outputs; it is
+fully convolutional, so it runs at the base's own resolution, without resizing). Pretrained
+ImageNet weights are read from an explicit file or torchvision's cache
 (``$TORCH_HOME/hub/checkpoints``), or downloaded there like torchvision does; ``.pth`` files are
 read with ``torch.load(weights_only=True)`` (tensors only, no code).
 """
@@ -17,11 +19,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..bases.base import Base
+from ..bases.features_model import FEATURES_RGB32, Features32, load_features32
 from ..errors import ConfigError
 
-DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 1.0}
+DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 1.0, "rgb32": 1.0}
 """λ_C per network: the paper's 0.001 for VGG16 (L1), 1.0 for LPIPS (a distance of the same scale
-as the pixel L1), 0.1 for a base's feature network."""
+as the pixel L1), 1.0 for a base's feature network (0.1 let bsa blank out sparse strokes, see
+``benchmarks/glo_collapse.py``) and for the embedded RGB one."""
 
 WEIGHT_URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -45,7 +49,7 @@ def _missing(kind: str, perceptual: str, why: str) -> ConfigError:
     return ConfigError(
         f"--perceptual {perceptual} needs ImageNet {kind} weights: {why}; put them at "
         f"{cached_weights_path(kind)} (or set TORCH_HOME), pass --perceptual-file FILE, or use "
-        "--perceptual base / --perceptual none"
+        "--perceptual rgb32 / --perceptual base / --perceptual none"
     )
 
 
@@ -117,7 +121,7 @@ def base_features(base: Base) -> FeatureFn:
     ``feature_maps(x)`` if it has one, else its output (a tensor or a list of tensors)."""
     net = base.feature_network
     if net is None:
-        raise ConfigError(f"base {base.id} provides no feature network: use --perceptual vgg16, lpips or none")
+        raise ConfigError(f"base {base.id} provides no feature network: use --perceptual rgb32, vgg16, lpips or none")
     _frozen(net)
     fn = getattr(net, "feature_maps", net)
 
@@ -126,6 +130,13 @@ def base_features(base: Base) -> FeatureFn:
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
     return features
+
+
+def embedded_rgb_network() -> Features32:
+    """The frozen ``features_rgb32`` network shipped with adaptkit."""
+    network, _ = load_features32(name=FEATURES_RGB32)
+    _frozen(network)
+    return network
 
 
 class PerceptualLoss(nn.Module):
@@ -199,13 +210,16 @@ class LpipsLoss(PerceptualLoss):
 
 
 def resolve_perceptual(choice: str, base: Base, file: str | None = None) -> str:
-    """The network ``auto`` stands for: the base's, else VGG16 when its weights are on disk, else none."""
+    """The network ``auto`` stands for: the base's, else VGG16 when its weights are on disk, else
+    the embedded ``rgb32`` for an RGB base, else none."""
     if choice != "auto":
         return choice
     if base.feature_network is not None:
         return "base"
     if file or cached_weights_path("vgg16").is_file():
         return "vgg16"
+    if base.channels == 3:
+        return "rgb32"
     return "none"
 
 
@@ -220,4 +234,7 @@ def build_perceptual(choice: str, base: Base, file: str | None = None) -> Percep
         return FeatureL1Loss("vgg16", network, network)
     if choice == "lpips":
         return LpipsLoss(load_imagenet_weights("alexnet", choice, file))
+    if choice == "rgb32":
+        network = embedded_rgb_network()
+        return FeatureL1Loss("rgb32", lambda x: network.feature_maps(_rgb(x)), network)
     raise ConfigError(f"unknown perceptual loss {choice!r}")

@@ -1,0 +1,155 @@
+"""Few-shot domain adaptation of a real RGB base: ``digiface64`` (DigiFace-1M faces) to the BSA
+paper's anime and human-face sets (``bsa-fewshot/anime``, ``bsa-fewshot/face``, 50 images each):
+train on 25 drawn with the seed, score samples against the other 25 (KMMD, mean variance, FID,
+LPIPS diversity with the feature network ``adaptkit eval`` picks and names: Inception-v3 when its
+weights are on disk, else the shipped ``features_rgb32``).
+
+Methods: ``base`` (unadapted), ``bsa``, ``pwgconv-r8``, ``update-all`` (every generator weight,
+same ``glo`` objective); each is ``adaptkit fit`` at its defaults except what ``METHODS`` names.
+
+    python benchmarks/fewshot_rgb.py --seeds 0 --steps 1000 --workers 2
+
+Results per job are cached in ``--work``; the table goes to the console, ``--json`` and the ``.md``
+beside it; ``--grid`` gets, per target, a row of training images, then each method's samples.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _jobs import fmt, mean_std, run_jobs, save_results  # noqa: E402
+
+TARGETS = ("anime", "face")
+METHODS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "bsa": {"adapter": "bsa"},
+    "pwgconv-r8": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}},
+    "update-all": {"adapter": "none", "unfreeze": ["all"]},
+}
+METRICS = (("kmmd", "KMMD ↓", 3), ("mean_variance", "mean var. →1", 3), ("fid", "FID ↓", 1),
+           ("lpips_diversity", "LPIPS div.", 3))
+SHOTS = 25
+
+
+def load_target(folder: Path, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, real): ``SHOTS`` images of ``folder`` drawn with ``seed``, and the rest, at 64×64."""
+    from adaptkit.data import load_image_folder
+
+    images = load_image_folder(folder, channels=3, resolution=64).images
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return images[order[:SHOTS]], images[order[SHOTS:]]
+
+
+def adapted_base(job: dict[str, Any]):
+    from adaptkit.bases import load_base
+    from adaptkit.io.run_dir import load_run
+
+    return load_base("digiface64") if job["method"] == "base" else load_run(Path(job["work"]) / job["key"]).base
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Fit one method on one (target, seed) in a worker process and evaluate its samples."""
+    from adaptkit import FitConfig, evaluate, fit, sample_images
+    from adaptkit.images import save_images
+    from adaptkit.train.progress import SilentReporter
+
+    started = time.perf_counter()
+    train, real = load_target(Path(job["data"]) / job["target"], job["seed"])
+    if job["method"] != "base":
+        data = Path(job["work"]) / "data" / job["key"]
+        save_images(train, data)
+        fit(FitConfig(data=str(data), out=str(Path(job["work"]) / job["key"]), base="digiface64", seed=job["seed"],
+                      device="cpu", quiet=True, overwrite=True, **{**METHODS[job["method"]], **job["fit"]}),
+            reporter=SilentReporter())
+    fit_s = time.perf_counter() - started
+    generated = sample_images(adapted_base(job), job["samples"], seed=job["seed"])
+    report = evaluate(generated, real, seed=job["seed"])
+    return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
+            "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor,
+            "diversity_network": report.diversity}
+
+
+def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 10) -> Path:
+    """Per target (first seed): its training images, then ``per_row`` samples of each method."""
+    from adaptkit import sample_images, save_grid
+
+    rows = []
+    first_seed = jobs[0]["seed"]
+    for target in dict.fromkeys(j["target"] for j in jobs):
+        cell = [j for j in jobs if j["target"] == target and j["seed"] == first_seed]
+        rows.append(load_target(Path(cell[0]["data"]) / target, first_seed)[0][:per_row])
+        rows += [sample_images(adapted_base(j), per_row, seed=first_seed) for j in cell]
+    return save_grid(torch.cat(rows), path, nrow=per_row)
+
+
+def table(rows: list[dict[str, Any]]) -> tuple[Table, str, dict[str, Any]]:
+    """The rich table, its markdown twin and the aggregated numbers (mean, std per metric)."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        cells[(r["target"], r["method"])].append(r)
+    head = ["target", "method", "seeds", *[t for _, t, _ in METRICS]]
+    rich_table = Table(title=f"digiface64, {SHOTS} shots (mean ± std over seeds)")
+    for h in head:
+        rich_table.add_column(h, justify="left" if h in ("target", "method") else "right")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    summary = {}
+    for (target, method), group in cells.items():
+        values = [fmt([g[m] for g in group], d) for m, _, d in METRICS]
+        rich_table.add_row(target, method, str(len(group)), *values)
+        lines.append(f"| {target} | {method} | {len(group)} | " + " | ".join(values) + " |")
+        summary[f"{target}/{method}"] = {
+            m: dict(zip(("mean", "std"), mean_std([g[m] for g in group]))) for m, _, _ in METRICS}
+    return rich_table, "\n".join(lines) + "\n", summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/bsa-fewshot"),
+                        help="the folder holding anime/ and face/")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--steps", type=int, default=1000, help="fit steps (adaptkit fit's default)")
+    parser.add_argument("--samples", type=int, default=200, help="generated images per evaluation")
+    parser.add_argument("--workers", type=int, default=2, help="jobs in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--work", type=Path, default=Path("runs/fewshot_rgb"), help="run folders and job cache")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fewshot_rgb.json"))
+    parser.add_argument("--grid", type=Path, default=Path("docs/images/fewshot_rgb_samples.png"))
+    args = parser.parse_args()
+
+    missing = [t for t in args.targets if not (args.data / t).is_dir()]
+    if missing:
+        parser.error(f"{args.data / missing[0]} not found: pass --data (the folder holding anime/ and face/)")
+    jobs = [{"key": f"{t}-s{seed}-{m}-{args.steps}", "target": t, "seed": seed, "method": m,
+             "samples": args.samples, "data": str(args.data), "work": str(args.work), "fit": {"steps": args.steps}}
+            for seed in args.seeds for t in args.targets for m in args.methods]
+    started = time.perf_counter()
+    rows = run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads)
+    wall = time.perf_counter() - started
+    rich_table, markdown, summary = table(rows)
+    console = Console()
+    console.print(rich_table)
+    fit_minutes = sum(r["fit_s"] for r in rows) / 60
+    console.print(f"wall time {wall / 60:.1f} min for {len(jobs)} jobs ({fit_minutes:.1f} job-minutes, "
+                  f"{args.workers} workers × {args.threads} thread); features: {rows[0]['features']}")
+    command = ("python benchmarks/fewshot_rgb.py " + " ".join(sys.argv[1:])).strip()
+    save_results(args.json, {"command": command, "torch": torch.__version__, "settings": {
+        k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "wall_time_s": round(wall, 1),
+        "job_minutes": round(fit_minutes, 1), "summary": summary, "jobs": rows}, markdown)
+    grid = comparison_grid(jobs, args.grid)
+    print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {grid}")
+
+
+if __name__ == "__main__":
+    main()
