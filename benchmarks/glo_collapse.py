@@ -5,7 +5,8 @@ sample diversity (pixel std across 16 fixed samples; the unadapted base's at ste
     python benchmarks/glo_collapse.py --alphabet Latin --shots 100 --steps 200
 
 Variants: ``paper`` (plain L1, base-network perceptual weight 0.1: fit's defaults before 0.2),
-``paper-lr0.005`` (the same at a tenth of the adapter rate), ``scales4`` (L1 over 4 scales),
+``paper-lr0.005`` (the same at a tenth of the adapter rate), ``paper-warmup100`` (its rate ramped
+up over 100 steps), ``scales4`` (L1 over 4 scales),
 ``perceptual1`` (perceptual weight 1.0) and ``default`` (both: fit's defaults now).
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ PAPER = {"pixel_scales": 1, "perceptual_weight": 0.1}
 VARIANTS: dict[str, dict[str, Any]] = {
     "paper": PAPER,
     "paper-lr0.005": {**PAPER, "lr_adapter": 0.005},
+    "paper-warmup100": {**PAPER, "warmup_steps": 100},
     "scales4": {**PAPER, "pixel_scales": 4},
     "perceptual1": {**PAPER, "perceptual_weight": 1.0},
     "default": {},
