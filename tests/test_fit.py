@@ -164,7 +164,7 @@ def test_unfreezing_a_layer_next_to_an_adapter(tmp_path, blobs):
 def test_perceptual_loss_of_the_base(tmp_path, blobs):
     out = fit(config(blobs, tmp_path / "run", base="python:fit_bases:tiny_cond_base", perceptual="auto", steps=3))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["perceptual"] == "base" and summary["loss_weights"]["perceptual"] == 0.1
+    assert summary["perceptual"] == "base" and summary["loss_weights"]["perceptual"] == 1.0
     assert "perceptual" in summary["final_losses"]
 
 
