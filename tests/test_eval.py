@@ -325,6 +325,14 @@ def test_read_image_folder(tmp_path):
         read_image_folder(tmp_path / "a")
 
 
+def test_read_image_folder_scales_16_bit_pngs(tmp_path):
+    Image.new("I;16", (4, 4), 32768).save(tmp_path / "grey16.png")  # mid-grey of 0–65535
+    Image.new("I;16", (4, 4), 65535).save(tmp_path / "white16.png")
+    images = read_image_folder(tmp_path)
+    assert images.shape == (2, 1, 4, 4)
+    assert images[0].abs().max() < 0.01 and images[1].eq(1).all()
+
+
 def test_cli_eval_image_folders(tmp_path, embedded):
     g = torch.Generator().manual_seed(0)
     save_images(torch.rand(10, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "gen")
