@@ -38,6 +38,11 @@ class CheckpointError(AdaptkitError):
     """An adapter checkpoint is missing, corrupt, or incompatible."""
 
 
+class InvalidCheckpointError(CheckpointError, ValueError):
+    """A readable adapter config, adapter or latents file has a field that is missing, of the wrong
+    type or shape, out of range, or not finite."""
+
+
 class BaseMismatchError(CheckpointError):
     """An adapter checkpoint was made for a different base architecture."""
 
