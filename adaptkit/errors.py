@@ -47,6 +47,10 @@ class BaseMismatchError(CheckpointError):
     """An adapter checkpoint was made for a different base architecture."""
 
 
+class OutputPathError(AdaptkitError, ValueError):
+    """An output path would overwrite one of the command's inputs (a file of the run it reads)."""
+
+
 class CallContextError(AdaptkitError):
     """An adapter needed the root call's inputs (latent, labels) and could not find them."""
 

@@ -24,6 +24,7 @@ from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import generate_images
+from clitools import one_line_error
 from runs import make_run
 
 
@@ -354,6 +355,17 @@ def test_cli_eval_run_folder(tmp_path, embedded):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["n_generated"], report["n_real"]) == (12, 8)
+
+
+def test_cli_eval_json_never_overwrites_the_runs_own_files(tmp_path):
+    run = make_run(tmp_path / "run", seed=1)
+    save_images(torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1, tmp_path / "real")
+    config = (run / "adapter_config.json").read_bytes()
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "4",
+                                      "--device", "cpu", "--json", str(run / "adapter_config.json")])
+    one_line_error(result, "--json")
+    assert "would overwrite adapter_config.json of run " in result.stderr
+    assert (run / "adapter_config.json").read_bytes() == config
 
 
 def test_samples_from_a_run_follow_its_training_classes(tmp_path):

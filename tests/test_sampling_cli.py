@@ -134,6 +134,22 @@ def test_invalid_latents_are_one_line(run_dir, tensors, message):
     one_line_error(invoke("interpolate", run_dir, *CPU), f"latents.safetensors: {message}")
 
 
+@pytest.mark.parametrize("make_args, name", [
+    (lambda a, b: ["sample", a, "--out", a / "adapter_model.safetensors"], "adapter_model.safetensors"),
+    (lambda a, b: ["sample", a, "--out", a / "sub" / ".." / "summary.json"], "summary.json"),
+    (lambda a, b: ["sample", a, "--each", "--out", a / "latents.safetensors"], "latents.safetensors"),
+    (lambda a, b: ["sample", a, "--out", a / "checkpoints" / "step-0000004.safetensors"], "checkpoints"),
+    (lambda a, b: ["interpolate", a, "--out", a / "adapter_config.json"], "adapter_config.json"),
+    (lambda a, b: ["morph", a, b, "--out", b / "latents.safetensors"], "latents.safetensors"),
+])
+def test_outputs_never_overwrite_a_runs_own_files(run_dir, tmp_path, make_args, name):
+    (run_dir / "summary.json").write_text("{}")
+    other = make_run(tmp_path / "b", 2)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    one_line_error(invoke(*make_args(run_dir, other), *CPU), f"would overwrite {name} of run ")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_run_without_base_id_needs_base(tmp_path):
     folder = make_run(tmp_path / "anon", 0, base_id=None)
     result = invoke("sample", folder, "-n", 1, *CPU)

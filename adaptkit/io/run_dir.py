@@ -12,9 +12,9 @@ from safetensors.torch import save_file
 
 from ..bases import Base, load_base
 from ..core.handle import AdapterHandle
-from ..errors import CheckpointError, InvalidCheckpointError
+from ..errors import CheckpointError, InvalidCheckpointError, OutputPathError
 from .atomic import atomic_path
-from .checkpoint import CONFIG_NAME, load_adapter, read_adapter_config, read_tensors
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_adapter, read_adapter_config, read_tensors
 
 LATENTS_NAME = "latents.safetensors"
 SAMPLES_PNG = "samples.png"
@@ -26,6 +26,19 @@ SUMMARY_JSON = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
 BASE_WEIGHTS_NAME = "base_weights.safetensors"
 """The base tensors a run fine-tuned (``--unfreeze``), by their names in the generator."""
+RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
+             INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
+"""The files ``adaptkit fit`` writes at the top of a run folder (beside ``checkpoints/``)."""
+
+
+def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
+    """Refuse an output path (given as ``option``) that is one of the run ``folder``'s own files or
+    inside its ``checkpoints/``: a command's output never overwrites the run it reads."""
+    target = Path(out).resolve()
+    for name in (*RUN_FILES, CHECKPOINTS_DIR):
+        own = (Path(folder) / name).resolve()
+        if target == own or own in target.parents:
+            raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")
 
 
 def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
