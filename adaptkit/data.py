@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bases.base import Base
 from .errors import DataError
+from .io.image_folder import scale_16_bit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
@@ -65,8 +66,8 @@ def _center_square(img: Image.Image) -> Image.Image:
 
 def read_image(path: Path, channels: int, resolution: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """One image as (channels, resolution, resolution) in [-1, 1]: EXIF orientation applied,
-    transparency composited onto white, converted to grayscale (1 channel) or RGB (3), the
-    central square cropped and resized with Lanczos filtering.
+    16-bit grayscale scaled to 8 bits, transparency composited onto white, converted to grayscale
+    (1 channel) or RGB (3), the central square cropped and resized with Lanczos filtering.
 
     Raises ``DataError`` for an image too large to open safely; Pillow's own errors otherwise.
     """
@@ -79,7 +80,7 @@ def read_image(path: Path, channels: int, resolution: int, max_pixels: int = MAX
                 width, height = img.size
                 if width * height > max_pixels:
                     raise Image.DecompressionBombError(f"{width}×{height} pixels")
-                img = _flatten_alpha(ImageOps.exif_transpose(img))
+                img = _flatten_alpha(scale_16_bit(ImageOps.exif_transpose(img)))
                 img = img.convert("L" if channels == 1 else "RGB")
                 img = _center_square(img).resize((resolution, resolution), Image.Resampling.LANCZOS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -101,9 +102,9 @@ def load_image_folder(
     max_pixels: int = MAX_PIXELS,
 ) -> ImageSet:
     """Every PNG/JPEG/WebP/BMP image under ``folder`` (recursively, hidden files ignored), converted
-    by :func:`read_image`. Other files and images Pillow cannot read are listed in ``skipped``
-    (``strict``: a ``DataError`` instead). A missing folder, no usable image, or an image too
-    large to open safely is a ``DataError``."""
+    by :func:`read_image`. Other files, special files (FIFOs, sockets, devices: never opened) and
+    images Pillow cannot read are listed in ``skipped`` (``strict``: a ``DataError`` instead). A
+    missing folder, no usable image, or an image too large to open safely is a ``DataError``."""
     root = Path(folder)
     if not root.exists():
         raise DataError(f"data folder {root} does not exist")
@@ -115,6 +116,9 @@ def load_image_folder(
     images, kept, skipped = [], [], []
     for path in files:
         rel = path.relative_to(root)
+        if not path.is_file():  # a FIFO, socket or device: opening it could block forever
+            skipped.append((rel, "not a regular file"))
+            continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((rel, "not a PNG/JPEG/WebP/BMP file"))
             continue

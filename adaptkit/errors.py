@@ -38,8 +38,17 @@ class CheckpointError(AdaptkitError):
     """An adapter checkpoint is missing, corrupt, or incompatible."""
 
 
+class InvalidCheckpointError(CheckpointError, ValueError):
+    """A readable adapter config, adapter or latents file has a field that is missing, of the wrong
+    type or shape, out of range, or not finite."""
+
+
 class BaseMismatchError(CheckpointError):
     """An adapter checkpoint was made for a different base architecture."""
+
+
+class OutputPathError(AdaptkitError, ValueError):
+    """An output path would overwrite one of the command's inputs (a file of the run it reads)."""
 
 
 class CallContextError(AdaptkitError):

@@ -134,7 +134,7 @@ def morph_runs(
         check_base(config_b, run.base.generator)
         tensors_b = read_adapter_tensors(folder_b)
         tensors_a = {k: v.detach().clone() for k, v in run.handle.state_dict().items()}
-        latents_b = load_latents(folder_b) if (Path(folder_b) / LATENTS_NAME).is_file() else None
+        latents_b = load_latents(folder_b, run.base) if (Path(folder_b) / LATENTS_NAME).is_file() else None
         if random or run.latents is None or latents_b is None:
             z, y = random_latents(run.base, rows, truncation=truncation, class_id=class_id, seed=seed)
             ends = StripEnds(z, z, y, y)

@@ -1,11 +1,13 @@
-"""Adapter checkpoints: exact round trips, base fingerprints, corrupt files."""
+"""Adapter checkpoints: exact round trips, base fingerprints, corrupt and invalid files."""
 import json
+import re
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
-from adaptkit import BaseMismatchError, CheckpointError, attach_adapter, load_adapter, save_adapter
+from adaptkit import (BaseMismatchError, CheckpointError, InvalidCheckpointError, attach_adapter, load_adapter,
+                      save_adapter)
 from models import biggan_deep, biggan_inputs, tiny_cond_generator
 from test_attach import perturb
 
@@ -83,6 +85,46 @@ def test_bad_config(tmp_path, saved):
     (path / "adapter_config.json").write_text('{"format": "something-else"}')
     with pytest.raises(CheckpointError, match="not an adaptkit adapter config"):
         load_adapter(tiny_cond_generator(), path)
+
+
+def edit_json(file, edit) -> None:
+    data = json.loads(file.read_text())
+    edit(data)
+    file.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.pop("base"), "field 'base' is missing"),
+    (lambda c: c.pop("targets"), "field 'targets' is missing"),
+    (lambda c: c.update(adapter=3), "field 'adapter' must be a string, not a number"),
+    (lambda c: c.update(targets="block1.bn1"), "field 'targets' must be a list, not a string"),
+    (lambda c: c.update(targets=["block1.bn1", 2]), "field 'targets' must be a list of strings"),
+    (lambda c: c.update(config=None), "field 'config' must be an object, not null"),
+    (lambda c: c["base"].pop("fingerprint"), "field 'base.fingerprint' is missing"),
+    (lambda c: c["base"].update(layers=[]), "field 'base.layers' must be an object, not a list"),
+    (lambda c: c.update(call={"latent": 0, "colour": 1}), "field 'call' has unknown keys ['colour']"),
+])
+def test_invalid_config_names_the_file_and_field(saved, edit, message):
+    path, _, _ = saved
+    edit_json(path / "adapter_config.json", edit)
+    model = tiny_cond_generator()
+    with pytest.raises(InvalidCheckpointError, match=re.escape(f"{path / 'adapter_config.json'}: {message}")):
+        load_adapter(model, path)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_adapter_tensors_are_refused(saved, bad):
+    path, _, _ = saved
+    file = path / "adapter_model.safetensors"
+    tensors = load_file(str(file))
+    name = sorted(tensors)[0]
+    tensors[name].view(-1)[0] = bad
+    save_file(tensors, str(file))
+    model = tiny_cond_generator()
+    with pytest.raises(InvalidCheckpointError, match=re.escape(f"{file}: tensor {name!r} holds NaN or infinite")):
+        load_adapter(model, path)
+    assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_biggan_round_trip(tmp_path):

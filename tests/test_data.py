@@ -1,6 +1,9 @@
 """Training image folders: formats, conversion, class folders, skipped files, clear errors."""
+import os
+import signal
 import struct
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -57,6 +60,39 @@ def test_corrupt_and_non_image_files_are_skipped_and_listed(tmp_path):
     assert "not a PNG/JPEG/WebP/BMP" in reasons["notes.txt"]
     with pytest.raises(DataError, match=r"2 file\(s\) .* cannot be used \(--strict\): broken\.png"):
         load_image_folder(tmp_path, channels=3, resolution=4, strict=True)
+
+
+@contextmanager
+def fails_after(seconds: int):
+    """Fail the test if the block runs longer than ``seconds`` (a hang); ``pytest.fail`` is no
+    ``Exception``, so the code under test cannot catch it."""
+    def hang(signum, frame):
+        pytest.fail(f"blocked for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_special_files_are_skipped_and_listed_not_opened(tmp_path):
+    solid((10, 20, 30)).save(tmp_path / "good.png")
+    os.mkfifo(tmp_path / "x.png")  # opening it would block until someone writes to it
+    with fails_after(10):
+        data = load_image_folder(tmp_path, channels=3, resolution=4)
+    assert [f.name for f in data.files] == ["good.png"]
+    assert [(p.name, why) for p, why in data.skipped] == [("x.png", "not a regular file")]
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    Image.new("I;16", (4, 4), 32768).save(tmp_path / "grey16.png")  # mid-grey of 0–65535
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    for channels in (1, 3):
+        x = read_image(tmp_path / "grey16.png", channels=channels, resolution=4)
+        assert x.shape == (channels, 4, 4) and x.abs().max() < 0.01, x.flatten()[:3]  # 128/127.5 − 1
 
 
 def test_truncated_image_is_skipped(tmp_path):

@@ -24,6 +24,7 @@ from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import generate_images
+from clitools import one_line_error
 from runs import make_run
 
 
@@ -325,6 +326,14 @@ def test_read_image_folder(tmp_path):
         read_image_folder(tmp_path / "a")
 
 
+def test_read_image_folder_scales_16_bit_pngs(tmp_path):
+    Image.new("I;16", (4, 4), 32768).save(tmp_path / "grey16.png")  # mid-grey of 0–65535
+    Image.new("I;16", (4, 4), 65535).save(tmp_path / "white16.png")
+    images = read_image_folder(tmp_path)
+    assert images.shape == (2, 1, 4, 4)
+    assert images[0].abs().max() < 0.01 and images[1].eq(1).all()
+
+
 def test_cli_eval_image_folders(tmp_path, embedded):
     g = torch.Generator().manual_seed(0)
     save_images(torch.rand(10, 1, 32, 32, generator=g) * 2 - 1, tmp_path / "gen")
@@ -346,6 +355,17 @@ def test_cli_eval_run_folder(tmp_path, embedded):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["n_generated"], report["n_real"]) == (12, 8)
+
+
+def test_cli_eval_json_never_overwrites_the_runs_own_files(tmp_path):
+    run = make_run(tmp_path / "run", seed=1)
+    save_images(torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1, tmp_path / "real")
+    config = (run / "adapter_config.json").read_bytes()
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "4",
+                                      "--device", "cpu", "--json", str(run / "adapter_config.json")])
+    one_line_error(result, "--json")
+    assert "would overwrite adapter_config.json of run " in result.stderr
+    assert (run / "adapter_config.json").read_bytes() == config
 
 
 def test_samples_from_a_run_follow_its_training_classes(tmp_path):

@@ -4,10 +4,14 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
+from safetensors.torch import save_file
 
+from adaptkit.bases import load_base
 from adaptkit.cli import cli
+from adaptkit.errors import InvalidCheckpointError
 from adaptkit.images import to_uint8
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import sample_images
@@ -93,6 +97,57 @@ def test_bad_input_is_one_line(run_dir, tmp_path, make_args, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
     assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.pop("base"), "adapter_config.json: field 'base' is missing"),
+    (lambda c: c.pop("targets"), "adapter_config.json: field 'targets' is missing"),
+    (lambda c: c.update(config="bsa"), "adapter_config.json: field 'config' must be an object, not a string"),
+])
+def test_invalid_adapter_config_is_one_line(run_dir, edit, message):
+    config = json.loads((run_dir / "adapter_config.json").read_text())
+    edit(config)
+    (run_dir / "adapter_config.json").write_text(json.dumps(config))
+    one_line_error(invoke("sample", run_dir, "-n", 1, *CPU), message)
+
+
+ZS = torch.zeros(3, 16)
+
+
+@pytest.mark.parametrize("tensors, message", [
+    ({"latents": torch.zeros(3)}, "tensor 'latents' must be floats of shape (N, 16)"),
+    ({"latents": torch.zeros(3, 8)}, "tensor 'latents' must be floats of shape (N, 16)"),
+    ({"latents": torch.full((3, 16), float("nan"))}, "tensor 'latents' holds NaN or infinite values"),
+    ({"latents": ZS, "labels": torch.tensor([0, 9, 1])}, "tensor 'labels' holds class 9, out of range"),
+    ({"latents": ZS, "labels": torch.tensor([0, -1, 1])}, "tensor 'labels' holds class -1, out of range"),
+    ({"latents": ZS, "labels": torch.tensor([0, 1])}, "tensor 'labels' must be 3 int64 class ids"),
+    ({"latents": ZS, "labels": torch.zeros(3)}, "tensor 'labels' must be 3 int64 class ids"),
+    ({"labels": torch.tensor([0, 1, 2])}, "holds no 'latents' tensor"),
+])
+def test_invalid_latents_are_one_line(run_dir, tensors, message):
+    save_file(tensors, str(run_dir / "latents.safetensors"))
+    base = load_base(TINY_COND)
+    with pytest.raises(InvalidCheckpointError, match=re.escape(f"{run_dir / 'latents.safetensors'}: {message}")):
+        load_run(run_dir, base=base)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in base.generator.modules())  # detached
+    one_line_error(invoke("sample", run_dir, "-n", 1, *CPU), f"latents.safetensors: {message}")
+    one_line_error(invoke("interpolate", run_dir, *CPU), f"latents.safetensors: {message}")
+
+
+@pytest.mark.parametrize("make_args, name", [
+    (lambda a, b: ["sample", a, "--out", a / "adapter_model.safetensors"], "adapter_model.safetensors"),
+    (lambda a, b: ["sample", a, "--out", a / "sub" / ".." / "summary.json"], "summary.json"),
+    (lambda a, b: ["sample", a, "--each", "--out", a / "latents.safetensors"], "latents.safetensors"),
+    (lambda a, b: ["sample", a, "--out", a / "checkpoints" / "step-0000004.safetensors"], "checkpoints"),
+    (lambda a, b: ["interpolate", a, "--out", a / "adapter_config.json"], "adapter_config.json"),
+    (lambda a, b: ["morph", a, b, "--out", b / "latents.safetensors"], "latents.safetensors"),
+])
+def test_outputs_never_overwrite_a_runs_own_files(run_dir, tmp_path, make_args, name):
+    (run_dir / "summary.json").write_text("{}")
+    other = make_run(tmp_path / "b", 2)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    one_line_error(invoke(*make_args(run_dir, other), *CPU), f"would overwrite {name} of run ")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_run_without_base_id_needs_base(tmp_path):

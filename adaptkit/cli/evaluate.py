@@ -11,6 +11,7 @@ from ..eval.features import EXTRACTOR_KINDS
 from ..eval.report import evaluate
 from ..eval.run_samples import is_run_folder, samples_from_run
 from ..io.image_folder import read_image_folder
+from ..io.run_dir import refuse_run_file
 from . import cli
 from .sampling import _class, _device, base_options, latent_options, open_run, progress
 
@@ -48,6 +49,8 @@ def eval_command(
     which N samples are drawn: classes as in the run's training images unless --class is given.
     The --base/--latent-dim/--num-classes/--truncation/--class options apply to run folders only.
     """
+    if json_out is not None and is_run_folder(folder):
+        refuse_run_file(json_out, folder, "--json")
     real = read_image_folder(real_dir)
     if is_run_folder(folder):
         run = open_run(str(folder), base_spec, latent_dim, num_classes, device)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..bases import Base, load_base
 from ..errors import ConfigError, InvalidValueError
 from ..images import grid_image, save_gif, save_grid, save_images
-from ..io.run_dir import Run, load_run
+from ..io.run_dir import Run, load_run, refuse_run_file
 from ..morph import morph_runs
 from ..sample import interpolate_run, require_positive, sample_images
 from . import cli
@@ -112,6 +112,8 @@ def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, ba
     """Draw random images from the adapted generator of run folder DIR, or from the unadapted base
     --base when no DIR is given (written to the current folder unless --out says where)."""
     require_positive(count, "-n (the number of images)")
+    if run_dir is not None and out:
+        refuse_run_file(out, run_dir, "--out")
     if run_dir is None:
         if not base_spec:
             raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
@@ -147,6 +149,8 @@ def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, ba
 def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, truncation, out, gif, base_spec,
                         latent_dim, num_classes, device, batch_size) -> None:
     """Linear latent interpolation strips of run folder DIR (between its learned latents by default)."""
+    if out:
+        refuse_run_file(out, run_dir, "--out")
     run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
     learned = len(run.latents) if run.latents is not None and not random_ else 0
     with progress(steps * (len(pairs) or min(rows, max(learned - 1, 1)) if learned else rows), "interpolating") as on_batch:
@@ -173,6 +177,9 @@ def morph_command(run_a, run_b, steps, rows, random_, class_, seed, truncation, 
 
     A and B must be adaptations of the same base with the same adapter type, targets and options.
     """
+    if out:
+        for run in (run_a, run_b):
+            refuse_run_file(out, run, "--out")
     dev = _device(device)
     base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=dev) if base_spec else None
     with progress(steps * rows, "morphing") as on_batch:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,29 @@ from ..core.context import CallSpec
 from ..core.fingerprint import base_signature, describe_differences, fingerprint
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class, adapter_distribution
-from ..errors import BaseMismatchError, CheckpointError, HubConnectionError, HubNotFoundError
+from ..errors import BaseMismatchError, CheckpointError, HubConnectionError, HubNotFoundError, InvalidCheckpointError
 from .atomic import atomic_path, write_json
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 FORMAT = "adaptkit.adapter"
 FORMAT_VERSION = 1
+CONFIG_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("adapter", (str,), True),
+    ("name", (str,), False),
+    ("config", (dict,), True),
+    ("targets", (list,), True),
+    ("call", (dict,), True),
+    ("base", (dict,), True),
+    ("base.id", (str, type(None)), False),
+    ("base.revision", (str, type(None)), False),
+    ("base.fingerprint", (str,), True),
+    ("base.layers", (dict,), True),
+    ("metadata", (dict,), False),
+)
+"""The fields of ``adapter_config.json`` that loading reads: (dotted name, JSON types, required)."""
+_JSON_TYPES = {str: "a string", dict: "an object", list: "a list", type(None): "null", bool: "true/false",
+               int: "a number", float: "a number"}
 
 
 def save_adapter(
@@ -74,7 +91,8 @@ def save_adapter(
 
 
 def read_adapter_config(path: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``adapter_config.json`` of an adapter folder, checked for the right format."""
+    """The parsed ``adapter_config.json`` of an adapter folder, checked for the right format and
+    fields (:func:`check_adapter_config`)."""
     file = Path(path) / CONFIG_NAME
     if not Path(path).is_dir():
         raise CheckpointError(f"adapter folder {path} does not exist")
@@ -91,18 +109,49 @@ def read_adapter_config(path: str | os.PathLike) -> dict[str, Any]:
             f"{file} has format version {config['format_version']}; this adaptkit reads up to "
             f"{FORMAT_VERSION} (upgrade adaptkit)"
         )
+    check_adapter_config(config, file)
     return config
 
 
+def check_adapter_config(config: dict[str, Any], file: Path) -> None:
+    """Refuse a config with a field of :data:`CONFIG_FIELDS` missing or of the wrong type, a target
+    that is not a layer name, or a call spec key ``CallSpec`` does not have (naming file and field)."""
+    for name, types, required in CONFIG_FIELDS:
+        parent, _, key = name.rpartition(".")
+        holder = config[parent] if parent else config  # parents come first and are required objects
+        if key not in holder:
+            if required:
+                raise InvalidCheckpointError(f"{file}: field {name!r} is missing")
+            continue
+        if not isinstance(holder[key], types):
+            wanted, found = " or ".join(_JSON_TYPES[t] for t in types), _JSON_TYPES[type(holder[key])]
+            raise InvalidCheckpointError(f"{file}: field {name!r} must be {wanted}, not {found}")
+    if not all(isinstance(target, str) for target in config["targets"]):
+        raise InvalidCheckpointError(f"{file}: field 'targets' must be a list of strings (layer names)")
+    unknown = sorted(set(config["call"]) - {f.name for f in fields(CallSpec)})
+    if unknown:
+        raise InvalidCheckpointError(f"{file}: field 'call' has unknown keys {unknown}")
+
+
+def read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a corrupt file, or one holding NaN or infinite values, is
+    refused (naming the tensor)."""
+    try:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InvalidCheckpointError(f"{file}: tensor {name!r} holds NaN or infinite values")
+    return tensors
+
+
 def read_adapter_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The adapter tensors of a folder, with a clear error for a missing or corrupt file."""
+    """The adapter tensors of a folder, with a clear error for a missing, corrupt or non-finite file."""
     file = Path(path) / WEIGHTS_NAME
     if not file.is_file():
         raise CheckpointError(f"{path} has no {WEIGHTS_NAME}")
-    try:
-        return load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    return read_tensors(file)
 
 
 def check_base(config: dict[str, Any], model: nn.Module) -> None:

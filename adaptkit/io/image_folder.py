@@ -26,10 +26,19 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def scale_16_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image (mode ``I;16``…) scaled to 8 bits; other images as they are.
+    (Pillow's own conversion clips at 255: mid-grey would read as white.)"""
+    if not image.mode.startswith("I;16"):
+        return image
+    array = np.asarray(image).astype(np.float64) / 257.0
+    return Image.fromarray(array.round().astype(np.uint8), "L")
+
+
 def _read_rgb(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(scale_16_bit(image).convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageFolderError(f"cannot read image {path}: {exc}") from None
 

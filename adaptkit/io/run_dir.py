@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..bases import Base, load_base
 from ..core.handle import AdapterHandle
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InvalidCheckpointError, OutputPathError
 from .atomic import atomic_path
-from .checkpoint import CONFIG_NAME, load_adapter, read_adapter_config
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_adapter, read_adapter_config, read_tensors
 
 LATENTS_NAME = "latents.safetensors"
 SAMPLES_PNG = "samples.png"
@@ -27,6 +26,19 @@ SUMMARY_JSON = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
 BASE_WEIGHTS_NAME = "base_weights.safetensors"
 """The base tensors a run fine-tuned (``--unfreeze``), by their names in the generator."""
+RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
+             INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
+"""The files ``adaptkit fit`` writes at the top of a run folder (beside ``checkpoints/``)."""
+
+
+def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
+    """Refuse an output path (given as ``option``) that is one of the run ``folder``'s own files or
+    inside its ``checkpoints/``: a command's output never overwrites the run it reads."""
+    target = Path(out).resolve()
+    for name in (*RUN_FILES, CHECKPOINTS_DIR):
+        own = (Path(folder) / name).resolve()
+        if target == own or own in target.parents:
+            raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")
 
 
 def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
@@ -38,17 +50,35 @@ def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch
         save_file(tensors, str(tmp))
 
 
-def load_latents(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor | None]:
+def load_latents(folder: str | os.PathLike, base: Base) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A run's latents (N, d) and class ids (N,) or ``None``, checked against ``base``: finite, d its
+    latent size, one int64 class id per latent in the range of its classes."""
     file = Path(folder) / LATENTS_NAME
     if not file.is_file():
         raise CheckpointError(f"{folder} has no {LATENTS_NAME} (is it an `adaptkit fit` run folder?)")
-    try:
-        tensors = load_file(str(file))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    tensors = read_tensors(file)
     if "latents" not in tensors:
-        raise CheckpointError(f"{file} holds no 'latents' tensor")
-    return tensors["latents"], tensors.get("labels")
+        raise InvalidCheckpointError(f"{file}: holds no 'latents' tensor")
+    latents, labels = tensors["latents"], tensors.get("labels")
+    if latents.dim() != 2 or latents.shape[1] != base.latent_dim or not latents.is_floating_point():
+        raise InvalidCheckpointError(f"{file}: tensor 'latents' must be floats of shape (N, {base.latent_dim}) "
+                                     f"(the latent size of base {base.id}), not {_describe(latents)}")
+    if labels is None:
+        return latents, None
+    if labels.shape != (len(latents),) or labels.dtype != torch.int64:
+        raise InvalidCheckpointError(f"{file}: tensor 'labels' must be {len(latents)} int64 class ids "
+                                     f"(one per latent), not {_describe(labels)}")
+    if base.conditional:
+        outside = labels[(labels < 0) | (labels >= base.num_classes)]
+        if len(outside):
+            raise InvalidCheckpointError(f"{file}: tensor 'labels' holds class {outside[0].item()}, out of range "
+                                         f"for base {base.id} ({base.num_classes} classes)")
+    return latents, labels
+
+
+def _describe(tensor: torch.Tensor) -> str:
+    """``float32 (3, 8)``."""
+    return f"{str(tensor.dtype).removeprefix('torch.')} {tuple(tensor.shape)}"
 
 
 def save_base_weights(folder: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
@@ -61,10 +91,7 @@ def save_base_weights(folder: str | os.PathLike, tensors: dict[str, torch.Tensor
 def load_base_weights(folder: str | os.PathLike, base: Base) -> None:
     """Copy a run's fine-tuned base tensors into ``base``'s generator (in place)."""
     file = Path(folder) / BASE_WEIGHTS_NAME
-    try:
-        tensors = load_file(str(file))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
+    tensors = read_tensors(file)
     params = dict(base.generator.named_parameters())
     wrong = [k for k, v in tensors.items() if k not in params or params[k].shape != v.shape]
     if wrong:
@@ -143,7 +170,12 @@ def load_run(
             raise CheckpointError(f"{folder}: {exc}") from None
     latents = labels = None
     if (folder / LATENTS_NAME).is_file():
-        latents, labels = load_latents(folder)
+        try:
+            latents, labels = load_latents(folder, base)
+        except CheckpointError:
+            if handle is not None:
+                handle.detach()
+            raise
         latents = latents.to(base.device)
         labels = labels.to(base.device) if labels is not None else None
     return Run(folder, base, handle, latents, labels, config or {})

@@ -19,11 +19,8 @@ from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class
 from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
-from ..io.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save_adapter
-from ..io.run_dir import (
-    BASE_WEIGHTS_NAME, CHECKPOINTS_DIR, INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG,
-    SAMPLES_PNG, SUMMARY_JSON, save_base_weights, save_latents,
-)
+from ..io.checkpoint import save_adapter
+from ..io.run_dir import CHECKPOINTS_DIR, RUN_FILES, save_base_weights, save_latents
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
@@ -36,9 +33,6 @@ from .state import (
     latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
     save_checkpoint, unprefixed,
 )
-
-RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
-             INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
 
 
 class FitStep(nn.Module):
