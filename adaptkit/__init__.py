@@ -26,7 +26,6 @@ from .errors import (
     HubConnectionError,
     HubError,
     HubNotFoundError,
-    ImageFolderError,
     IncompatibleAdaptersError,
     ConfigError,
     DataError,
@@ -43,13 +42,11 @@ from .errors import (
     UnsafeRepoError,
     WeightsNotFoundError,
 )
-from .data import load_image_folder
 from .demo import run_demo, write_demo_set
 from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
 from .images import save_grid
 from .io.checkpoint import load_adapter, save_adapter
 from .io.hub import PushResult, pull_adapter, push_adapter
-from .io.image_folder import read_image_folder
 from .morph import morph_images, morph_runs
 from .sample import (
     StripEnds,
@@ -81,7 +78,6 @@ __all__ = [
     "HubConnectionError",
     "HubError",
     "HubNotFoundError",
-    "ImageFolderError",
     "IncompatibleAdaptersError",
     "ConfigError",
     "DataError",
@@ -113,7 +109,6 @@ __all__ = [
     "interpolate_run",
     "kmmd",
     "list_adapters",
-    "load_image_folder",
     "load_adapter",
     "load_feature_extractor",
     "mean_variance",
@@ -121,7 +116,6 @@ __all__ = [
     "morph_runs",
     "pull_adapter",
     "push_adapter",
-    "read_image_folder",
     "sample_images",
     "resume_config",
     "run_demo",

@@ -3,22 +3,14 @@ the files that had to be skipped."""
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bases.base import Base
 from .errors import DataError
-from .io.image_folder import scale_16_bit
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-"""Images with more pixels than this are refused as possible decompression bombs (Pillow's limit)."""
+from .io.image_folder import MAX_PIXELS, READ_ERRORS, folder_images, read_image
 
 
 @dataclass
@@ -36,63 +28,6 @@ class ImageSet:
         return len(self.files)
 
 
-def _candidates(root: Path) -> list[Path]:
-    """Every non-hidden file under ``root``, recursively, sorted by relative path."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _flatten_alpha(img: Image.Image) -> Image.Image:
-    """Composite transparent images onto white (how they look on a page)."""
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return img
-
-
-def _center_square(img: Image.Image) -> Image.Image:
-    """The largest central square of ``img`` (nothing outside it reaches the resize filter)."""
-    width, height = img.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return img.crop((left, top, left + side, top + side))
-
-
-def read_image(path: Path, channels: int, resolution: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
-    """One image as (channels, resolution, resolution) in [-1, 1]: EXIF orientation applied,
-    16-bit grayscale scaled to 8 bits, transparency composited onto white, converted to grayscale
-    (1 channel) or RGB (3), the central square cropped and resized with Lanczos filtering.
-
-    Raises ``DataError`` for an image too large to open safely; Pillow's own errors otherwise.
-    """
-    if channels not in (1, 3):
-        raise DataError(f"cannot convert images to {channels} channels (only 1 = grayscale or 3 = RGB)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path, formats=PIL_FORMATS) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise Image.DecompressionBombError(f"{width}×{height} pixels")
-                img = _flatten_alpha(scale_16_bit(ImageOps.exif_transpose(img)))
-                img = img.convert("L" if channels == 1 else "RGB")
-                img = _center_square(img).resize((resolution, resolution), Image.Resampling.LANCZOS)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise DataError(
-                f"{path} is too large to open safely ({exc}; the limit is {max_pixels:,} pixels): "
-                "possibly a decompression bomb — remove it or shrink it"
-            ) from None
-    array = np.asarray(img, dtype=np.uint8)
-    tensor = torch.from_numpy(array.copy()).float().div_(127.5).sub_(1.0)
-    return tensor[None] if channels == 1 else tensor.permute(2, 0, 1).contiguous()
-
-
 def load_image_folder(
     folder: str | os.PathLike,
     *,
@@ -101,37 +36,28 @@ def load_image_folder(
     strict: bool = False,
     max_pixels: int = MAX_PIXELS,
 ) -> ImageSet:
-    """Every PNG/JPEG/WebP/BMP image under ``folder`` (recursively, hidden files ignored), converted
-    by :func:`read_image`. Other files, special files (FIFOs, sockets, devices: never opened) and
-    images Pillow cannot read are listed in ``skipped`` (``strict``: a ``DataError`` instead). A
-    missing folder, no usable image, or an image too large to open safely is a ``DataError``."""
+    """Every image under ``folder`` that :func:`~adaptkit.io.image_folder.folder_images` finds,
+    read by :func:`~adaptkit.io.image_folder.read_image` at ``resolution``. Other files (special
+    files are never opened) and images Pillow cannot read are listed in ``skipped`` (``strict``: a
+    ``DataError`` instead). A missing folder, no usable image, or an image too large to open safely
+    is a ``DataError``."""
     root = Path(folder)
-    if not root.exists():
-        raise DataError(f"data folder {root} does not exist")
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder (--data takes a folder of images)")
-    files = _candidates(root)
-    if not files:
-        raise DataError(f"no image files in {root} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
-    images, kept, skipped = [], [], []
-    for path in files:
-        rel = path.relative_to(root)
-        if not path.is_file():  # a FIFO, socket or device: opening it could block forever
-            skipped.append((rel, "not a regular file"))
-            continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((rel, "not a PNG/JPEG/WebP/BMP file"))
-            continue
+    files, skipped = folder_images(root)
+    images, kept = [], []
+    for rel in files:
+        path = root / rel
         try:
             images.append(read_image(path, channels, resolution, max_pixels))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        except READ_ERRORS as exc:
             skipped.append((rel, str(exc).replace(str(path), path.name) or type(exc).__name__))
             continue
         kept.append(rel)
+    skipped.sort(key=lambda item: item[0].as_posix())
     if skipped and strict:
         raise DataError(f"{len(skipped)} file(s) in {root} cannot be used (--strict): {describe_skipped(skipped)}")
     if not kept:
-        raise DataError(f"none of the {len(files)} file(s) in {root} is a readable image: {describe_skipped(skipped)}")
+        raise DataError(f"none of the {len(skipped)} file(s) in {root} is a readable image: "
+                        f"{describe_skipped(skipped)}")
     folders = [rel.parts[0] if len(rel.parts) > 1 else None for rel in kept]
     return ImageSet(root, torch.stack(images), kept, folders, skipped)
 

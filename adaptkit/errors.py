@@ -92,7 +92,7 @@ class ConfigError(AdaptkitError, ValueError):
 
 
 class DataError(AdaptkitError):
-    """A training image folder is missing, empty, unreadable, or holds unsafe images."""
+    """An image folder is missing, empty, unreadable, or holds unsafe images."""
 
 
 class TrainingError(AdaptkitError):
@@ -101,10 +101,6 @@ class TrainingError(AdaptkitError):
 
 class TrainingInterrupted(AdaptkitError):
     """Training was stopped by the user; a checkpoint to resume from was saved."""
-
-
-class ImageFolderError(AdaptkitError):
-    """An image folder is missing, empty, or holds an image that cannot be read."""
 
 
 class WeightsNotFoundError(AdaptkitError, FileNotFoundError):

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from adaptkit.bases import wrap_generator
-from adaptkit.data import image_classes, load_image_folder, read_image
+from adaptkit.data import image_classes, load_image_folder
 from adaptkit.errors import DataError
+from adaptkit.io.image_folder import read_image
 from models import tiny_cond_generator, tiny_generator
 
 
@@ -106,7 +107,7 @@ def test_truncated_image_is_skipped(tmp_path):
 
 @pytest.mark.parametrize("setup, message", [
     (lambda p: None, "does not exist"),
-    (lambda p: p.mkdir(), "no image files in"),
+    (lambda p: p.mkdir(), "no images in"),
     (lambda p: (p.mkdir(), (p / "x.png").write_bytes(b"junk")), r"none of the 1 file\(s\) .* is a readable image: x\.png"),
     (lambda p: p.write_text("a file"), "is not a folder"),
 ])

@@ -14,14 +14,16 @@ from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
-from adaptkit import EvalReport, evaluate, frechet_distance, kmmd, mean_variance, read_image_folder
+from adaptkit import EvalReport, evaluate, frechet_distance, kmmd, mean_variance
 from adaptkit.bases.data32 import MNIST_IMAGES, load_mnist
 from adaptkit.cli import cli
-from adaptkit.errors import EvaluationError, ImageFolderError, WeightsNotFoundError
+from adaptkit.data import load_image_folder
+from adaptkit.errors import DataError, EvaluationError, WeightsNotFoundError
 from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
 from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
 from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
+from adaptkit.io.image_folder import read_image_folder
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import generate_images
 from clitools import one_line_error
@@ -316,13 +318,13 @@ def test_read_image_folder(tmp_path):
     assert read_image_folder(tmp_path / "a", limit=2).shape[0] == 2
     save_images(torch.rand(2, 3, 8, 8, generator=g) * 2 - 1, tmp_path / "rgb")
     assert read_image_folder(tmp_path / "rgb").shape == (2, 3, 8, 8)
-    with pytest.raises(ImageFolderError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         read_image_folder(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ImageFolderError, match="no images"):
+    with pytest.raises(DataError, match="no images"):
         read_image_folder(tmp_path / "empty")
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ImageFolderError, match="cannot read image .*broken.png"):
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
         read_image_folder(tmp_path / "a")
 
 
@@ -332,6 +334,23 @@ def test_read_image_folder_scales_16_bit_pngs(tmp_path):
     images = read_image_folder(tmp_path)
     assert images.shape == (2, 1, 4, 4)
     assert images[0].abs().max() < 0.01 and images[1].eq(1).all()
+
+
+def test_eval_reads_the_pixels_training_reads(tmp_path):
+    Image.new("RGBA", (6, 6), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    stored = np.zeros((6, 12, 3), np.uint8)
+    stored[:, :4] = (255, 0, 0)
+    stored[:, 4:8] = (0, 255, 0)
+    stored[:, 8:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: shown rotated by 90°, 6 wide and 12 tall
+    Image.fromarray(stored).save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    trained = load_image_folder(tmp_path, channels=3, resolution=6).images
+    evaluated = read_image_folder(tmp_path)
+    assert evaluated.shape == (2, 3, 6, 6) and torch.equal(evaluated, trained)
+    assert evaluated[0].eq(1).all()  # transparency composited onto white, as for training
+    bands = evaluated[1]  # the upright image: the stored columns of colour are rows now
+    assert bands.std(dim=2).max() < 0.01 and bands.std(dim=1).min() > 0.3
 
 
 def test_cli_eval_image_folders(tmp_path, embedded):

@@ -90,7 +90,7 @@ def corrupt_only(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (lambda t, d: ["--data", t / "missing"], "does not exist"),
-    (lambda t, d: ["--data", (t / "empty").mkdir() or t / "empty"], "no image files in"),
+    (lambda t, d: ["--data", (t / "empty").mkdir() or t / "empty"], "no images in"),
     (lambda t, d: ["--data", corrupt_only(t)], "none of the 1 file(s)"),
     (lambda t, d: ["--data", d, "--base", "nope"], "unknown base 'nope'"),
     (lambda t, d: ["--data", d, "--base", "python:no_such_module:f"], "cannot import 'no_such_module'"),
