@@ -24,10 +24,12 @@ from adaptkit.eval.features import load_embedded_extractor, load_feature_extract
 from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
 from adaptkit.io.image_folder import read_image_folder
-from adaptkit.io.run_dir import load_run
+from adaptkit.io.run_dir import is_run, load_run
 from adaptkit.sample import generate_images
+from adaptkit.train import FitConfig, fit
 from clitools import one_line_error
-from runs import make_run
+from imagefolder import blob_images, write_images
+from runs import TINY_COND, make_run
 
 
 class RandomGlyphCNN(nn.Module):
@@ -374,6 +376,18 @@ def test_cli_eval_run_folder(tmp_path, embedded):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["n_generated"], report["n_real"]) == (12, 8)
+
+
+def test_cli_eval_samples_an_update_all_run(tmp_path, embedded):
+    write_images(tmp_path / "real", blob_images(6))
+    run = fit(FitConfig(data=str(tmp_path / "real"), out=str(tmp_path / "run"), base=TINY_COND, class_id="1",
+                        adapter="none", unfreeze=["all"], perceptual="none", steps=2, samples=4, quiet=True))
+    assert is_run(run) and not (run / "adapter_config.json").exists()
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "7",
+                                      "--device", "cpu", "--json", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["n_generated"], report["n_real"]) == (7, 6)  # sampled, not the run's PNGs (loss.png…)
 
 
 def test_cli_eval_json_never_overwrites_the_runs_own_files(tmp_path):

@@ -9,9 +9,9 @@ from rich.console import Console
 from ..eval.diversity import DISTANCE_KINDS
 from ..eval.features import EXTRACTOR_KINDS
 from ..eval.report import evaluate
-from ..eval.run_samples import is_run_folder, samples_from_run
+from ..eval.run_samples import samples_from_run
 from ..io.image_folder import read_image_folder
-from ..io.run_dir import refuse_run_file
+from ..io.run_dir import is_run, refuse_run_file
 from . import cli
 from .sampling import _class, _device, base_options, latent_options, open_run, progress
 
@@ -45,14 +45,16 @@ def eval_command(
 ) -> None:
     """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.
 
-    FOLDER is a folder of generated images, or a fit run folder (with adapter_config.json) from
-    which N samples are drawn: classes as in the run's training images unless --class is given.
+    FOLDER is a folder of generated images, or a fit run folder (an adapter or fine-tuned base
+    weights) from which N samples are drawn: classes as in the run's training images unless
+    --class is given.
     The --base/--latent-dim/--num-classes/--truncation/--class options apply to run folders only.
     """
-    if json_out is not None and is_run_folder(folder):
+    from_run = is_run(folder)
+    if json_out is not None and from_run:
         refuse_run_file(json_out, folder, "--json")
     real = read_image_folder(real_dir)
-    if is_run_folder(folder):
+    if from_run:
         run = open_run(str(folder), base_spec, latent_dim, num_classes, device)
         n = num or DEFAULT_RUN_SAMPLES
         with progress(n, "sampling") as on_batch:

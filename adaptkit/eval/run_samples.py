@@ -1,19 +1,11 @@
-"""Samples from a fit run folder (``adapter_config.json`` + weights), for ``adaptkit eval``."""
+"""Samples from a fit run folder, for ``adaptkit eval``."""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import torch
 
-from ..io.checkpoint import CONFIG_NAME
 from ..io.run_dir import Run
 from ..bases.base import BASE_TRUNCATION, Truncation
 from ..sample import BatchCallback, generate_images, require_positive, sample_images, seeded
-
-
-def is_run_folder(path: str | os.PathLike) -> bool:
-    return (Path(path) / CONFIG_NAME).is_file()
 
 
 def samples_from_run(

@@ -31,6 +31,12 @@ RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES
 """The files ``adaptkit fit`` writes at the top of a run folder (beside ``checkpoints/``)."""
 
 
+def is_run(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a run to sample from: an adapter (``adaptkit fit`` with an adapter, or
+    ``save_adapter``) or fine-tuned base weights (``adaptkit fit --adapter none --unfreeze …``)."""
+    return any((Path(folder) / name).is_file() for name in (CONFIG_NAME, BASE_WEIGHTS_NAME))
+
+
 def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
     """Refuse an output path (given as ``option``) that is one of the run ``folder``'s own files or
     inside its ``checkpoints/``: a command's output never overwrites the run it reads."""
@@ -128,8 +134,8 @@ def recorded_base(folder: Path, config: dict[str, Any] | None) -> tuple[str, dic
         try:
             recorded = json.loads((folder / SUMMARY_JSON).read_text()).get("base", {})
         except FileNotFoundError:
-            raise CheckpointError(f"{folder} is neither an adapter folder nor an `adaptkit fit` run folder "
-                                  f"({CONFIG_NAME} and {SUMMARY_JSON} are missing)") from None
+            raise CheckpointError(f"{folder} does not record its base ({SUMMARY_JSON} is missing); "
+                                  "pass the base explicitly") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
         base_id, options = recorded.get("id"), dict(recorded.get("options", {}))
@@ -154,6 +160,9 @@ def load_run(
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"run folder {folder} does not exist")
+    if not is_run(folder):
+        raise CheckpointError(f"{folder} is neither an adapter folder nor an `adaptkit fit` run folder "
+                              f"({CONFIG_NAME} and {BASE_WEIGHTS_NAME} are missing)")
     config = read_adapter_config(folder) if (folder / CONFIG_NAME).is_file() else None
     if base is None:
         base_id, options = recorded_base(folder, config)
