@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn, TimeRemainingColumn,
 )
 from rich.text import Text
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +106,17 @@ def optimizer_from_safetensors(
         for group in json.loads(param_groups)
     ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def read_checkpoint(path: Path, hyper: dict[str, Any]) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a training checkpoint, refused (``click.UsageError``) when it was
+    trained with other hyperparameters than ``hyper``."""
+    import click
+
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(metadata["hyper"])
+    if saved != json.loads(json.dumps(hyper)):
+        raise click.UsageError(f"{path} was trained with different hyperparameters: {saved}")
+    return metadata, tensors

@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from _train_utils import (
     REPO_ROOT, command_line, file_md5, optimizer_from_safetensors, optimizer_to_safetensors,
-    prefixed, save_safetensors_atomic, training_progress, unprefixed, write_json_atomic,
+    prefixed, read_checkpoint, save_safetensors_atomic, training_progress, unprefixed, write_json_atomic,
 )
 from rich.console import Console
-from safetensors import safe_open
 from torch import nn
 from torchvision.utils import save_image
 
@@ -111,12 +110,7 @@ def save_checkpoint(path: Path, state: GanState, hp: Hyper) -> None:
 
 def load_checkpoint(path: Path, state: GanState, hp: Hyper) -> None:
     """Restore ``state`` from :func:`save_checkpoint`'s file; the hyperparameters must match."""
-    with safe_open(path, "pt") as f:
-        metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    saved = json.loads(metadata["hyper"])
-    if saved != json.loads(json.dumps(asdict(hp))):
-        raise click.UsageError(f"{path} was trained with different hyperparameters: {saved}")
+    metadata, tensors = read_checkpoint(path, asdict(hp))
     state.generator.load_state_dict(unprefixed("G", tensors))
     state.discriminator.load_state_dict(unprefixed("D", tensors))
     state.ema.load_state_dict(unprefixed("ema", tensors))

@@ -24,11 +24,10 @@ import click
 import torch
 import torch.nn.functional as F
 from _train_utils import (
-    command_line, file_md5, optimizer_from_safetensors, optimizer_to_safetensors, prefixed,
+    command_line, file_md5, optimizer_from_safetensors, optimizer_to_safetensors, prefixed, read_checkpoint,
     save_safetensors_atomic, training_progress, unprefixed, write_json_atomic,
 )
 from rich.console import Console
-from safetensors import safe_open
 
 from adaptkit.bases.data32 import (
     MNIST_IMAGES, MNIST_LABELS, ImageSet, load_image_tar, load_mnist, load_omniglot,
@@ -187,12 +186,7 @@ def save_checkpoint(path: Path, state: TrainState, hp: Hyper) -> None:
 
 def load_checkpoint(path: Path, state: TrainState, hp: Hyper) -> None:
     """Restore ``state`` from :func:`save_checkpoint`'s file; the settings must match."""
-    with safe_open(path, "pt") as f:
-        metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    saved = json.loads(metadata["hyper"])
-    if saved != json.loads(json.dumps(asdict(hp))):
-        raise click.UsageError(f"{path} was trained with different settings: {saved}")
+    metadata, tensors = read_checkpoint(path, asdict(hp))
     state.model.load_state_dict(unprefixed("model", tensors))
     optimizer_from_safetensors(state.optimizer, unprefixed("opt", tensors), metadata["groups"])
     state.schedule.load_state_dict(json.loads(metadata["schedule"]))
