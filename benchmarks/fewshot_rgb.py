@@ -76,7 +76,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     report = evaluate(generated, real, seed=job["seed"])
     return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
             "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor,
-            "diversity_network": report.diversity}
+            "diversity_network": report.lpips_distance}
 
 
 def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 10) -> Path:
