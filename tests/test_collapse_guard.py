@@ -27,9 +27,10 @@ def test_guard_warns_once_when_the_generator_collapses():
     assert guard.check(10, "hint") is None  # unchanged generator
     with torch.no_grad():
         base.generator.net[0].weight.zero_()  # every latent now gives the same image
-    warning = guard.check(20, "try a lower rate")
-    assert warning.startswith("samples collapsed by step 20") and warning.endswith("try a lower rate")
-    assert guard.check(30, "hint") is None and len(guard.history) == 4  # warned once, still measured
+    assert guard.check(20, "hint") is None  # one collapsed check may be a dip that recovers
+    warning = guard.check(30, "try a lower rate")
+    assert warning.startswith("samples collapsed by step 30") and warning.endswith("try a lower rate")
+    assert guard.check(40, "hint") is None and len(guard.history) == 5  # warned once, still measured
 
 
 @pytest.fixture(scope="module")

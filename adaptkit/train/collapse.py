@@ -1,4 +1,5 @@
-"""The collapse guard: fit watches a fixed batch of samples and warns once when they stop varying."""
+"""The collapse guard: fit watches a fixed batch of samples and warns once when they stop varying
+(at two checks in a row)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,15 +46,20 @@ class CollapseGuard:
         spread, blank = diversity(generate_images(self.base, self.z, self.y))
         self.history.append({"step": step, "diversity": round(spread, 5), "blank": round(blank, 4)})
 
+    def collapsed(self, row: dict[str, float]) -> bool:
+        return row["diversity"] < COLLAPSE_RATIO * self.history[0]["diversity"] or row["blank"] > 0.5
+
     def check(self, step: int, hint: str) -> str | None:
-        """Measure at ``step``; the first time the samples look collapsed, return the warning
-        (with ``hint``, the settings to try)."""
+        """Measure at ``step``; the first time the samples look collapsed at two checks in a row (a
+        dip that recovers is common in the first steps), return the warning (with ``hint``, the
+        settings to try)."""
         self.measure(step)
-        if self.warning is not None or len(self.history) < 2:
+        if self.warning is not None or len(self.history) < 3:
             return None
-        start, now = self.history[0], self.history[-1]
-        if now["diversity"] >= COLLAPSE_RATIO * start["diversity"] and now["blank"] <= 0.5:
+        now = self.history[-1]
+        if not (self.collapsed(now) and self.collapsed(self.history[-2])):
             return None
+        start = self.history[0]
         what = (f"{now['blank']:.0%} of them are blank" if now["blank"] > 0.5 else
                 f"their diversity fell to {now['diversity']:.3f} from the base's {start['diversity']:.3f}")
         self.warning = f"samples collapsed by step {step}: {what}. {hint}"

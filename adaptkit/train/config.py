@@ -107,8 +107,8 @@ class FitConfig:
     checkpoint_every: int = _opt(500, "Write a resumable checkpoint every N steps (and at the end).")
     log_every: int = _opt(10, "Log the losses (log.csv, progress bar) every N steps.")
     collapse_check_every: int = _opt(50, "Every N steps score the diversity of 16 fixed samples and warn once "
-                                      "when it falls below 20% of the base's or most are blank (0: never); "
-                                      "summary.json records it.")
+                                      "when at two checks in a row it is below 20% of the base's or most are "
+                                      "blank (0: never); summary.json records it.")
     samples: int = _opt(64, "Number of random samples in samples.png.")
     truncation: float | str = _opt("base", "Truncation threshold of the latents for samples.png: a number, "
                                    "`none`, or `base` = the base's default (0.4 for BigGAN and digits32 as "
