@@ -1,11 +1,13 @@
 """Shared pieces of the quality benchmarks: independent jobs run in worker processes (one thread
-each, results cached per job so an interrupted benchmark resumes) and mean ± std summaries."""
+each, results cached per job so an interrupted benchmark resumes; jobs already in the committed
+results JSON are not run again, so a later session extends it) and mean ± std summaries."""
 from __future__ import annotations
 
 import json
 import math
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
@@ -22,14 +24,24 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def recorded_jobs(path: Path) -> dict[str, dict[str, Any]]:
+    """The job rows of a results JSON written by :func:`save_results`, by key (none when absent)."""
+    if not path.is_file():
+        return {}
+    return {row["key"]: row for row in json.loads(path.read_text()).get("jobs", [])}
+
+
 def run_jobs(jobs: list[dict[str, Any]], worker: Callable[[dict[str, Any]], dict[str, Any]], cache: Path,
-             workers: int, threads: int) -> list[dict[str, Any]]:
+             workers: int, threads: int, recorded: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """``worker(job)`` for every job (each has a unique ``key``), ``workers`` at a time in fresh
-    processes of ``threads`` threads. A job whose result is in ``cache/<key>.json`` is not run
-    again. Returns the results in job order, each merged with its job."""
+    processes of ``threads`` threads. A job in ``recorded`` (see :func:`recorded_jobs`) or whose
+    result is in ``cache/<key>.json`` is not run again. Returns the results in job order, each
+    merged with its job."""
     cache.mkdir(parents=True, exist_ok=True)
-    done = {j["key"]: json.loads((cache / f"{j['key']}.json").read_text())
-            for j in jobs if (cache / f"{j['key']}.json").is_file()}
+    recorded = recorded or {}
+    done = {j["key"]: recorded[j["key"]] for j in jobs if j["key"] in recorded}
+    done |= {j["key"]: json.loads((cache / f"{j['key']}.json").read_text())
+             for j in jobs if j["key"] not in done and (cache / f"{j['key']}.json").is_file()}
     todo = [j for j in jobs if j["key"] not in done]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress, ProcessPoolExecutor(
@@ -46,6 +58,17 @@ def run_jobs(jobs: list[dict[str, Any]], worker: Callable[[dict[str, Any]], dict
     return [{**j, **done[j["key"]]} for j in jobs]
 
 
+def all_rows(recorded: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recorded job rows with this invocation's added (or replacing theirs), in recorded order."""
+    return list(({**recorded, **{r["key"]: r for r in rows}}).values())
+
+
+def commands(path: Path, command: str) -> list[str]:
+    """Every command recorded in the results JSON at ``path``, then ``command`` (once)."""
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    previous = old.get("commands", [old["command"]] if "command" in old else [])
+    return previous + ([command] if command not in previous else [])
+
 
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
@@ -59,6 +82,21 @@ def fmt(values: list[float], digits: int) -> str:
     if math.isnan(mean):
         return "–"
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def save_extended(path: Path, script: str, args: Any, wall: float, rows: list[dict[str, Any]],
+                  summary: dict[str, Any], markdown: str, **extra: Any) -> None:
+    """Print this invocation's wall time and write every recorded job (``rows``, from
+    :func:`all_rows`), the summary, ``extra`` and the commands that made them to ``path`` and the
+    ``.md`` beside it."""
+    fit_minutes = sum(r["fit_s"] for r in rows) / 60
+    print(f"this invocation: {wall / 60:.1f} min wall ({args.workers} workers × {args.threads} thread); "
+          f"all {len(rows)} recorded jobs: {fit_minutes:.1f} job-minutes")
+    command = (f"python benchmarks/{script} " + " ".join(sys.argv[1:])).strip()
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    save_results(path, {"commands": commands(path, command), "torch": torch.__version__, "settings": settings,
+                        "last_wall_time_s": round(wall, 1), "job_minutes": round(fit_minutes, 1), **extra,
+                        "summary": summary, "jobs": rows}, markdown)
 
 
 def save_results(path: Path, payload: dict[str, Any], markdown: str) -> None:

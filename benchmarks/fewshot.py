@@ -15,8 +15,10 @@ real set; every method of that cell sees the same split.
     python benchmarks/fewshot.py                                   # everything (hours on 2 cores)
     python benchmarks/fewshot.py --alphabets Latin Korean --workers 2
 
-Results per job are cached in ``--work`` (rerunning skips finished jobs); the table goes to the
-console, ``--json`` and the ``.md`` beside it.
+Results per job are cached in ``--work`` and kept in ``--json``: a rerun skips the jobs either
+holds, so a later invocation (another seed, another alphabet) extends the committed results. The
+table (every job in ``--json``) goes to the console, ``--json`` and the ``.md`` beside it; the
+sample grid is drawn for this invocation's first cell when its run folders are in ``--work``.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import fmt, mean_std, run_jobs, save_results  # noqa: E402
+from _jobs import all_rows, fmt, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 METHODS: dict[str, dict[str, Any]] = {
@@ -89,7 +91,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path:
-    """One PNG for the first cell: its training drawings, then ``per_row`` samples of each method
+    """One PNG for one cell's jobs: its training drawings, then ``per_row`` samples of each method
     (in ``--methods`` order), one row each."""
     from adaptkit import sample_images, save_grid
     from adaptkit.bases import load_base
@@ -97,11 +99,9 @@ def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -
     from adaptkit.io.run_dir import load_run
 
     first = jobs[0]
-    cell = [j for j in jobs if (j["alphabet"], j["shots"], j["seed"]) == (first["alphabet"], first["shots"],
-                                                                         first["seed"])]
     images = load_omniglot(Path(first["zip"]), alphabets=[first["alphabet"]]).images
     rows = [images[split(len(images), first["shots"], first["seed"])[0][:per_row]]]
-    for j in cell:
+    for j in jobs:
         base = load_base("digits32") if j["method"] == "base" else load_run(Path(j["work"]) / j["key"]).base
         rows.append(sample_images(base, per_row, class_id=j["class_id"], seed=j["seed"]))
     return save_grid(torch.cat(rows), path, nrow=per_row)
@@ -128,20 +128,24 @@ def table(rows: list[dict[str, Any]], methods: list[str]) -> tuple[Table, str, d
 
 
 def claims(summary: dict[str, Any], alphabets: list[str], shots: list[int], methods: list[str]) -> list[str]:
-    """The papers' claims, checked cell by cell on the means."""
+    """The papers' claims, checked cell by cell on the means (cells that were run)."""
     out = []
     def mean(a: str, s: int, m: str, metric: str) -> float:
         return summary[f"{a}/{s}/{m}"][metric]["mean"]
+    def ran(a: str, s: int, *ms: str) -> bool:
+        return all(f"{a}/{s}/{m}" in summary for m in ms)
     if {"bsa", "update-all"} <= set(methods) and 25 in shots:
-        for a in alphabets:
+        for a in (a for a in alphabets if ran(a, 25, "bsa", "update-all")):
             k = mean(a, 25, "bsa", "kmmd") < mean(a, 25, "update-all", "kmmd")
             v = mean(a, 25, "bsa", "mean_variance") > mean(a, 25, "update-all", "mean_variance")
             out.append(f"BSA paper, {a}, 25 shots: bsa KMMD lower than update-all: {'yes' if k else 'no'}; "
                        f"bsa mean variance higher: {'yes' if v else 'no'}")
     if {"bsa", "pwgconv-r8"} <= set(methods):
         for a in alphabets:
-            wins = [s for s in shots if mean(a, s, "pwgconv-r8", "kmmd") <= mean(a, s, "bsa", "kmmd")]
-            out.append(f"PWG paper, {a}: pwgconv r8 KMMD ≤ bsa at {wins or 'no'} of {shots} shots")
+            run = [s for s in shots if ran(a, s, "bsa", "pwgconv-r8")]
+            wins = [s for s in run if mean(a, s, "pwgconv-r8", "kmmd") <= mean(a, s, "bsa", "kmmd")]
+            if run:
+                out.append(f"PWG paper, {a}: pwgconv r8 KMMD ≤ bsa at {wins or 'no'} of {run} shots")
     return out
 
 
@@ -181,24 +185,25 @@ def main() -> None:
                                  "seed": seed, "method": m, "class_id": args.class_id, "samples": args.samples,
                                  "zip": str(zip_path), "work": str(args.work), "fit": fit_settings})
     started = time.perf_counter()
-    rows = run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads)
+    recorded = recorded_jobs(args.json)
+    rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
     wall = time.perf_counter() - started
     rich_table, markdown, summary = table(rows, args.methods)
-    checks = claims(summary, args.alphabets, args.shots, args.methods)
+    checks = claims(summary, list(ALPHABETS), sorted({r["shots"] for r in rows}), args.methods)
     console = Console()
     console.print(rich_table)
     for line in checks:
         console.print(line)
-    fit_minutes = sum(r["fit_s"] for r in rows) / 60
-    console.print(f"wall time {wall / 60:.1f} min for {len(jobs)} jobs ({fit_minutes:.1f} job-minutes, "
-                  f"{args.workers} workers × {args.threads} thread)")
-    command = "python benchmarks/fewshot.py " + " ".join(sys.argv[1:])
-    save_results(args.json, {"command": command.strip(), "torch": torch.__version__, "settings": vars(args) | {
-        "data": str(args.data), "work": str(args.work), "json": str(args.json), "grid": str(args.grid)}, "wall_time_s": round(wall, 1),
-        "job_minutes": round(fit_minutes, 1), "claims": checks, "summary": summary, "jobs": rows},
-        markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n")
-    grid = comparison_grid(jobs, args.grid)
-    print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {grid}")
+    save_extended(args.json, "fewshot.py", args, wall, rows, summary,
+                  markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n", claims=checks)
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+    first = jobs[0]
+    cell = [j for j in jobs if all(j[k] == first[k] for k in ("alphabet", "shots", "seed"))]
+    if all(j["method"] == "base" or (Path(j["work"]) / j["key"]).is_dir() for j in cell):
+        print(f"wrote {comparison_grid(cell, args.grid)}")
+    else:
+        print(f"no grid: the run folders of {first['alphabet']}/{first['shots']}/seed {first['seed']} "
+              f"are not in {args.work}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ same ``glo`` objective); each is ``adaptkit fit`` at its defaults except what ``
 
     python benchmarks/fewshot_rgb.py --seeds 0 --steps 1000 --workers 2
 
-Results per job are cached in ``--work``; the table goes to the console, ``--json`` and the ``.md``
-beside it; ``--grid`` gets, per target, a row of training images, then each method's samples.
+Results per job are cached in ``--work`` and kept in ``--json``: a rerun skips the jobs either
+holds, so a later invocation (another seed) extends the committed results. The table (every job in
+``--json``) goes to the console, ``--json`` and the ``.md`` beside it; ``--grid`` gets, per target,
+a row of training images, then each method's samples (this invocation's first seed, when its run
+folders are in ``--work``).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import fmt, mean_std, run_jobs, save_results  # noqa: E402
+from _jobs import all_rows, fmt, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
 
 TARGETS = ("anime", "face")
 METHODS: dict[str, dict[str, Any]] = {
@@ -135,21 +138,19 @@ def main() -> None:
              "samples": args.samples, "data": str(args.data), "work": str(args.work), "fit": {"steps": args.steps}}
             for seed in args.seeds for t in args.targets for m in args.methods]
     started = time.perf_counter()
-    rows = run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads)
+    recorded = recorded_jobs(args.json)
+    rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
     wall = time.perf_counter() - started
     rich_table, markdown, summary = table(rows)
-    console = Console()
-    console.print(rich_table)
-    fit_minutes = sum(r["fit_s"] for r in rows) / 60
-    console.print(f"wall time {wall / 60:.1f} min for {len(jobs)} jobs ({fit_minutes:.1f} job-minutes, "
-                  f"{args.workers} workers × {args.threads} thread); features: {rows[0]['features']}")
-    command = ("python benchmarks/fewshot_rgb.py " + " ".join(sys.argv[1:])).strip()
-    save_results(args.json, {"command": command, "torch": torch.__version__, "settings": {
-        k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "wall_time_s": round(wall, 1),
-        "job_minutes": round(fit_minutes, 1), "summary": summary, "jobs": rows}, markdown)
-    grid = comparison_grid(jobs, args.grid)
-    print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {grid}")
-
+    Console().print(rich_table)
+    print(f"features: {rows[0]['features']}")
+    save_extended(args.json, "fewshot_rgb.py", args, wall, rows, summary, markdown)
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+    first = [j for j in jobs if j["seed"] == jobs[0]["seed"]]
+    if all(j["method"] == "base" or (Path(j["work"]) / j["key"]).is_dir() for j in first):
+        print(f"wrote {comparison_grid(first, args.grid)}")
+    else:
+        print(f"no grid: the run folders of seed {jobs[0]['seed']} are not in {args.work}")
 
 if __name__ == "__main__":
     main()
