@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.utils import parametrize
 
 from adaptkit.bases import Base, load_base
 from adaptkit.bases.digits32_model import WEIGHTS_DIR
@@ -97,9 +98,10 @@ def test_the_objective_on_a_toy_discriminator():
                 discriminator=ToyD())
     images = torch.linspace(-1, 1, 4)[:, None, None, None].expand(4, 3, 16, 16).contiguous()
     objective = AdversarialObjective(base, images, torch.zeros(4, dtype=torch.long),
-                                     FitConfig(lr_discriminator=0.1), None, torch.Generator().manual_seed(0))
-    fake = torch.full((4, 3, 16, 16), 0.5)
-    objective._fakes = lambda n: (fake[:n], torch.zeros(n, dtype=torch.long))
+                                     FitConfig(lr_discriminator=0.1, batch_size=2, augment="off"), None,
+                                     torch.Generator().manual_seed(0))
+    fake = torch.full((2, 3, 16, 16), 0.5)
+    objective._fakes = lambda: (fake, torch.zeros(2, dtype=torch.long))
     index = torch.tensor([0, 3])  # real means -1 and 1: D = -1.75, 2.25
     terms = objective.auxiliary_step(index)
     assert terms["d_real"].item() == pytest.approx((2.75 + 0.0) / 2) and terms["d_fake"].item() == pytest.approx(2.25)
@@ -110,23 +112,30 @@ def test_the_objective_on_a_toy_discriminator():
     assert base.discriminator.w.item() == 2.0  # a copy is trained
 
 
-def test_new_projection_rows_judge_only_new_labels():
+def test_new_projection_rows_are_spectrally_normalised_with_the_old():
     d = load_base("digits32").discriminator
     wide = copy.deepcopy(d)
     extend_projection(wide, 10)
+    assert parametrize.is_parametrized(wide.embed, "weight")  # one spectral norm over all 10 rows
+    raw_old = d.embed.parametrizations.weight.original
+    raw = wide.embed.parametrizations.weight.original
+    assert raw.shape == (10, raw_old.shape[1]) and torch.equal(raw[:8], raw_old)
+    table = wide.embed.weight  # eval mode: W / σ from the stored power-iteration vectors
+    assert torch.linalg.matrix_norm(table.detach(), ord=2).item() == pytest.approx(1.0, abs=1e-3)
+    scale = torch.linalg.matrix_norm(raw_old.detach(), ord=2) / torch.linalg.matrix_norm(raw.detach(), ord=2)
+    assert scale < 1  # the two rows added to the table raise its σ
+    base_rows = d.embed.weight
+    expected = torch.cat([base_rows, base_rows.mean(0).expand(2, -1)]) * scale
+    assert torch.allclose(table, expected, atol=1e-4)  # the base's rows and their mean, at one scale
+
     x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
-    old, new = torch.tensor([0, 3, 5, 7]), torch.tensor([8, 9, 8, 9])
-    assert torch.equal(wide(x, old), d(x, old))  # old rows are the base's
-    mean = d.embed(OLD).mean(0)
-    assert torch.allclose(wide.embed.rows, mean.expand(2, -1))
     h = nn.functional.relu(d.blocks(x)).sum((2, 3))
-    before = wide(x, new)
-    assert torch.allclose(before, d.linear(h).squeeze(1) + (mean * h).sum(1), atol=1e-4)
+    y = torch.tensor([0, 3, 8, 9])
+    before = wide(x, y)
+    assert torch.allclose(before, d.linear(h).squeeze(1) + (table[y] * h).sum(1), atol=1e-4)
     with torch.no_grad():
-        wide.embed.rows[1] += 1
-    after = wide(x, new)
-    assert torch.equal(after[[0, 2]], before[[0, 2]]) and not torch.allclose(after[[1, 3]], before[[1, 3]])
-    assert torch.equal(wide(x, old), d(x, old))
+        raw[9] += 1  # the raw rows are what the discriminator's optimizer trains
+    assert (wide(x, y)[3] - before[3]).abs() > 1e-3
 
 
 def test_kpcbn_adversarial_trains_d_and_the_adapter_and_keeps_the_base(tmp_path, digits):
@@ -147,8 +156,13 @@ def test_kpcbn_adversarial_trains_d_and_the_adapter_and_keeps_the_base(tmp_path,
     assert torch.equal(fixed_outputs(run.base, OLD), base_old)
     with open(trainer.out / "log.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["step", "elapsed_s", "total", "g_hinge", "adapter_reg", "d_real", "d_fake"]
-    assert float(rows[0]["adapter_reg"]) == pytest.approx(0.01 * 12 / 8)  # λ_s·Σ mean|S| at S = 1/8, r = 0
+    assert list(rows[0]) == ["step", "elapsed_s", "total", "g_hinge", "adapter_reg", "similarity_l1", "residual_l2",
+                             "d_real", "d_fake"]
+    assert float(rows[0]["similarity_l1"]) == pytest.approx(12 / 8)  # Σ mean|S| over 12 tables at S = 1/8
+    assert float(rows[0]["residual_l2"]) == 0 and float(rows[-1]["residual_l2"]) > 0  # r starts at 0
+    for row in rows:
+        assert float(row["adapter_reg"]) == pytest.approx(0.01 * float(row["similarity_l1"])
+                                                          + 0.01 * float(row["residual_l2"]))
     assert (trainer.out / "samples.png").is_file() and not (trainer.out / "reconstructions.png").exists()
 
 
