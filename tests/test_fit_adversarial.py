@@ -2,6 +2,7 @@
 stay, new classes come from class folders, old classes stay bitwise, resume is bitwise."""
 import copy
 import csv
+import json
 
 import pytest
 import torch
@@ -205,6 +206,7 @@ def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
         a, b = load_file(str(reference / name)), load_file(str(resumed / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert any(k.startswith("objective/discriminator.") for k in a) and any(k.startswith("aux/") for k in a)
+    assert any(k.startswith("ema/adapter/") for k in a)  # the default: EMA and augmentation on
 
 
 
@@ -235,3 +237,78 @@ def test_clear_errors(tmp_path, digits, args, message):
     result = invoke("fit", "--data", data, "--out", tmp_path / "run", "--objective", "adversarial",
                      "--steps", "1", "--quiet", *args)
     one_line_error(result, message)
+
+
+@pytest.fixture
+def threes(tmp_path):
+    folder = tmp_path / "threes"
+    write_images(folder / "3", blob_images(4, resolution=32)[:, :1])
+    return folder
+
+
+@pytest.mark.parametrize("frozen", [0, 2])
+def test_freeze_d_keeps_the_first_blocks_bitwise(tmp_path, threes, frozen):
+    trainer = Trainer(config(threes, tmp_path / "run", adapter="bsa", freeze_d=frozen), torchrun_processes(),
+                      torch.device("cpu"), None, SilentReporter())
+    trainer.setup()
+    judge = trainer.objective.discriminator
+    before = {k: v.clone() for k, v in judge.state_dict().items()}
+    trainer.train()
+    after = judge.state_dict()
+    moved = {k.split(".")[1] for k in before if k.startswith("blocks.") and not torch.equal(before[k], after[k])}
+    assert moved == {str(b) for b in range(frozen, 4)}  # parameters and spectral-norm vectors alike
+    assert not torch.equal(before["linear.parametrizations.weight.original"],
+                           after["linear.parametrizations.weight.original"])
+    trained_d = trainer.objective.d_optimizer.param_groups[0]["params"]
+    frozen_params = [p for b in judge.blocks[:frozen] for p in b.parameters()]
+    assert len(trained_d) + len(frozen_params) == len(list(judge.parameters()))
+
+
+def test_outputs_come_from_the_moving_average(tmp_path, threes, monkeypatch):
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+    y = torch.full((4,), 3)
+    drawn = []
+
+    def pictures(out, base, *args, **kwargs):
+        with torch.no_grad():
+            drawn.append(base.generate(z, y))
+
+    monkeypatch.setattr("adaptkit.train.loop.write_pictures", pictures)
+    trainer = trained(config(threes, tmp_path / "run", adapter="bsa", steps=4, ema_decay=0.5))
+    live = dict(trainer.handle.named_parameters())
+    average = {name: trainer.ema.average[f"adapter/{i}"] for i, name in enumerate(live)}
+    saved = load_file(str(trainer.out / "adapter_model.safetensors"))
+    assert saved.keys() == live.keys() and all(torch.equal(saved[n], average[n]) for n in live)
+    assert not all(torch.equal(saved[n], live[n]) for n in live)
+    with torch.no_grad():
+        raw = trainer.base.generate(z, y)
+        with trainer.ema.applied():
+            smoothed = trainer.base.generate(z, y)
+    assert torch.equal(drawn[0], smoothed) and not torch.equal(drawn[0], raw)
+    summary = json.loads((trainer.out / "summary.json").read_text())
+    assert summary["ema_decay"] == 0.5 and summary["augment"] == ["color", "translation", "cutout"]
+
+
+def test_options_from_the_config_file_and_the_command_line(tmp_path, threes):
+    toml = tmp_path / "fit.toml"
+    toml.write_text('objective = "adversarial"\naugment = "color,cutout"\nfreeze-d = 1\nema-decay = 0.9\n')
+    result = invoke("fit", "--config", toml, "--data", threes, "--out", tmp_path / "run", "--augment", "translation",
+                    "--steps", "1", "--samples", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["augment"], summary["freeze_d"], summary["ema_decay"]) == (["translation"], 1, 0.9)
+    assert "--augment translation" in summary["training"]["command"]
+    help_text = invoke("fit", "--help").output
+    assert all(flag in help_text for flag in ("--augment", "--freeze-d", "--ema-decay"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "adversarial", "--freeze-d", "5"], "--freeze-d 5: the base's discriminator has 4 blocks"),
+    (["--objective", "adversarial", "--augment", "flip"], "--augment takes on, off or a comma-separated list"),
+    (["--augment", "on"], "--augment applies to what the discriminator sees: it needs --objective adversarial"),
+    (["--freeze-d", "1"], "--freeze-d applies to what the discriminator sees"),
+    (["--ema-decay", "1"], "--ema-decay must be in [0, 1) (0: off), got 1.0"),
+])
+def test_clear_errors_of_the_new_options(tmp_path, threes, args, message):
+    one_line_error(invoke("fit", "--data", threes, "--out", tmp_path / "run", "--steps", "1", "--quiet", *args),
+                   message)

@@ -209,7 +209,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.base = base = load_training_base(cfg, device)
         self.objective_cls = objective_cls = objective_class(cfg.objective)
-        objective_cls.check_base(base)
+        objective_cls.check_base(base, cfg)
         if not objective_cls.uses_perceptual and cfg.perceptual not in ("auto", "none"):
             raise ConfigError(f"--objective {cfg.objective} uses no perceptual loss: drop --perceptual")
         if cfg.adapter != "none":

@@ -13,6 +13,7 @@ from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 from ...bases.base import Base
 from ...errors import ConfigError
 from ..augment import ON, Augmentation, parse_policy
+from ..config import FitConfig
 from .base import Objective
 
 
@@ -80,12 +81,10 @@ def freeze_blocks(discriminator: nn.Module, count: int) -> list[nn.Module]:
     """FreezeD (Mo et al. 2020): the first ``count`` blocks of ``discriminator`` stay as they are,
     parameters and buffers (eval mode: no power-iteration step of their spectral norms). Returns
     them."""
-    blocks = discriminator_blocks(discriminator)
-    if count > len(blocks):
-        raise ConfigError(f"--freeze-d {count}: the base's discriminator has {len(blocks)} blocks")
-    for block in blocks[:count]:
+    blocks = discriminator_blocks(discriminator)[:count]
+    for block in blocks:
         block.eval().requires_grad_(False)
-    return blocks[:count]
+    return blocks
 
 
 class AdversarialObjective(Objective):
@@ -107,15 +106,18 @@ class AdversarialObjective(Objective):
     uses_perceptual = False
 
     @classmethod
-    def check_base(cls, base: Base) -> None:
+    def check_base(cls, base: Base, config: FitConfig) -> None:
         if base.discriminator is None:
             raise ConfigError(f"base {base.id} has no discriminator, which --objective adversarial trains "
                               "against: use --objective glo")
+        blocks = len(discriminator_blocks(base.discriminator))
+        if config.freeze_d > blocks:
+            raise ConfigError(f"--freeze-d {config.freeze_d}: the base's discriminator has {blocks} blocks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         base, cfg = self.base, self.config
-        self.check_base(base)
+        self.check_base(base, cfg)
         self.discriminator = copy.deepcopy(base.discriminator).train().requires_grad_(False)
         if base.conditional:
             extend_projection(self.discriminator, base.num_classes)  # type: ignore[arg-type]

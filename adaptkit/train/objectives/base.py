@@ -115,9 +115,9 @@ class Objective(nn.Module):
         return dist
 
     @classmethod
-    def check_base(cls, base: Base) -> None:
-        """Raise ``ConfigError`` if the objective cannot train on ``base`` (checked before the data
-        is read)."""
+    def check_base(cls, base: Base, config: FitConfig) -> None:
+        """Raise ``ConfigError`` if the objective cannot train on ``base`` with ``config`` (checked
+        before the data is read)."""
 
     def param_groups(self) -> list[dict[str, Any]]:
         return []
