@@ -185,10 +185,12 @@ class Trainer:
         cfg = self.config
         if cfg.resume:
             ckpt = last_checkpoint(self.out)
-            saved, current = read_meta(ckpt)["settings"], cfg.to_dict()
-            changed = [n for n in FIELDS if n not in RESUMABLE and saved.get(n) != current[n]]
+            # a setting newer than the checkpoint counts as its default, the behaviour before it existed
+            saved = {**FitConfig().to_dict(), **read_meta(ckpt)["settings"]}
+            current = cfg.to_dict()
+            changed = [n for n in FIELDS if n not in RESUMABLE and saved[n] != current[n]]
             if changed:
-                shown = ", ".join(f"--{flag(n)} {saved.get(n)!r} → {current[n]!r}" for n in changed[:4])
+                shown = ", ".join(f"--{flag(n)} {saved[n]!r} → {current[n]!r}" for n in changed[:4])
                 raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
                                   "--checkpoint-every, --log-every, --device and --quiet may change")
             return ckpt
