@@ -306,8 +306,15 @@ class KnowledgePropagationAdapter(Adapter):
     def regularization(self) -> torch.Tensor:
         if self.config.baked:
             return super().regularization()
+        terms = self.regularization_terms()
+        return self.config.lambda_s * terms["similarity_l1"] + self.config.lambda_r * terms["residual_l2"]
+
+    def regularization_terms(self) -> dict[str, torch.Tensor]:
+        """``similarity_l1`` (Σ mean|S|) and ``residual_l2`` (Σ mean r²) over this layer's γ/β tables."""
+        if self.config.baked:
+            return {}
         l1, l2 = map(sum, zip(*(p.penalties() for p in self.propagation.values())))
-        return self.config.lambda_s * l1 + self.config.lambda_r * l2
+        return {"similarity_l1": l1, "residual_l2": l2}
 
     @classmethod
     def baked_config(cls, config: KPConfig) -> KPConfig | None:

@@ -109,6 +109,12 @@ def test_resume_can_extend_but_not_change_settings(tmp_path, blobs):
         fit(config(blobs, out, steps=6, resume=True, lr_latent=0.1))
     fit(resume_config(out, steps=6))
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
+    checkpoint = next((out / "checkpoints").glob("*.json"))  # as written before --freeze-d etc. existed
+    meta = json.loads(checkpoint.read_text())
+    for newer in ("augment", "freeze_d", "ema_decay"):
+        del meta["settings"][newer]
+    checkpoint.write_text(json.dumps(meta))
+    fit(resume_config(out, steps=8))
     with pytest.raises(ConfigError, match="nothing to resume"):
         resume_config(tmp_path / "elsewhere")
 

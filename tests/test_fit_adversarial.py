@@ -2,11 +2,13 @@
 stay, new classes come from class folders, old classes stay bitwise, resume is bitwise."""
 import copy
 import csv
+import json
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.utils import parametrize
 
 from adaptkit.bases import Base, load_base
 from adaptkit.bases.digits32_model import WEIGHTS_DIR
@@ -97,9 +99,10 @@ def test_the_objective_on_a_toy_discriminator():
                 discriminator=ToyD())
     images = torch.linspace(-1, 1, 4)[:, None, None, None].expand(4, 3, 16, 16).contiguous()
     objective = AdversarialObjective(base, images, torch.zeros(4, dtype=torch.long),
-                                     FitConfig(lr_discriminator=0.1), None, torch.Generator().manual_seed(0))
-    fake = torch.full((4, 3, 16, 16), 0.5)
-    objective._fakes = lambda n: (fake[:n], torch.zeros(n, dtype=torch.long))
+                                     FitConfig(lr_discriminator=0.1, batch_size=2, augment="off"), None,
+                                     torch.Generator().manual_seed(0))
+    fake = torch.full((2, 3, 16, 16), 0.5)
+    objective._fakes = lambda: (fake, torch.zeros(2, dtype=torch.long))
     index = torch.tensor([0, 3])  # real means -1 and 1: D = -1.75, 2.25
     terms = objective.auxiliary_step(index)
     assert terms["d_real"].item() == pytest.approx((2.75 + 0.0) / 2) and terms["d_fake"].item() == pytest.approx(2.25)
@@ -110,23 +113,30 @@ def test_the_objective_on_a_toy_discriminator():
     assert base.discriminator.w.item() == 2.0  # a copy is trained
 
 
-def test_new_projection_rows_judge_only_new_labels():
+def test_new_projection_rows_are_spectrally_normalised_with_the_old():
     d = load_base("digits32").discriminator
     wide = copy.deepcopy(d)
     extend_projection(wide, 10)
+    assert parametrize.is_parametrized(wide.embed, "weight")  # one spectral norm over all 10 rows
+    raw_old = d.embed.parametrizations.weight.original
+    raw = wide.embed.parametrizations.weight.original
+    assert raw.shape == (10, raw_old.shape[1]) and torch.equal(raw[:8], raw_old)
+    table = wide.embed.weight  # eval mode: W / σ from the stored power-iteration vectors
+    assert torch.linalg.matrix_norm(table.detach(), ord=2).item() == pytest.approx(1.0, abs=1e-3)
+    scale = torch.linalg.matrix_norm(raw_old.detach(), ord=2) / torch.linalg.matrix_norm(raw.detach(), ord=2)
+    assert scale < 1  # the two rows added to the table raise its σ
+    base_rows = d.embed.weight
+    expected = torch.cat([base_rows, base_rows.mean(0).expand(2, -1)]) * scale
+    assert torch.allclose(table, expected, atol=1e-4)  # the base's rows and their mean, at one scale
+
     x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
-    old, new = torch.tensor([0, 3, 5, 7]), torch.tensor([8, 9, 8, 9])
-    assert torch.equal(wide(x, old), d(x, old))  # old rows are the base's
-    mean = d.embed(OLD).mean(0)
-    assert torch.allclose(wide.embed.rows, mean.expand(2, -1))
     h = nn.functional.relu(d.blocks(x)).sum((2, 3))
-    before = wide(x, new)
-    assert torch.allclose(before, d.linear(h).squeeze(1) + (mean * h).sum(1), atol=1e-4)
+    y = torch.tensor([0, 3, 8, 9])
+    before = wide(x, y)
+    assert torch.allclose(before, d.linear(h).squeeze(1) + (table[y] * h).sum(1), atol=1e-4)
     with torch.no_grad():
-        wide.embed.rows[1] += 1
-    after = wide(x, new)
-    assert torch.equal(after[[0, 2]], before[[0, 2]]) and not torch.allclose(after[[1, 3]], before[[1, 3]])
-    assert torch.equal(wide(x, old), d(x, old))
+        raw[9] += 1  # the raw rows are what the discriminator's optimizer trains
+    assert (wide(x, y)[3] - before[3]).abs() > 1e-3
 
 
 def test_kpcbn_adversarial_trains_d_and_the_adapter_and_keeps_the_base(tmp_path, digits):
@@ -147,8 +157,13 @@ def test_kpcbn_adversarial_trains_d_and_the_adapter_and_keeps_the_base(tmp_path,
     assert torch.equal(fixed_outputs(run.base, OLD), base_old)
     with open(trainer.out / "log.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["step", "elapsed_s", "total", "g_hinge", "adapter_reg", "d_real", "d_fake"]
-    assert float(rows[0]["adapter_reg"]) == pytest.approx(0.01 * 12 / 8)  # λ_s·Σ mean|S| at S = 1/8, r = 0
+    assert list(rows[0]) == ["step", "elapsed_s", "total", "g_hinge", "adapter_reg", "similarity_l1", "residual_l2",
+                             "d_real", "d_fake"]
+    assert float(rows[0]["similarity_l1"]) == pytest.approx(12 / 8)  # Σ mean|S| over 12 tables at S = 1/8
+    assert float(rows[0]["residual_l2"]) == 0 and float(rows[-1]["residual_l2"]) > 0  # r starts at 0
+    for row in rows:
+        assert float(row["adapter_reg"]) == pytest.approx(0.01 * float(row["similarity_l1"])
+                                                          + 0.01 * float(row["residual_l2"]))
     assert (trainer.out / "samples.png").is_file() and not (trainer.out / "reconstructions.png").exists()
 
 
@@ -191,6 +206,7 @@ def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
         a, b = load_file(str(reference / name)), load_file(str(resumed / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert any(k.startswith("objective/discriminator.") for k in a) and any(k.startswith("aux/") for k in a)
+    assert any(k.startswith("ema/adapter/") for k in a)  # the default: EMA and augmentation on
 
 
 
@@ -221,3 +237,78 @@ def test_clear_errors(tmp_path, digits, args, message):
     result = invoke("fit", "--data", data, "--out", tmp_path / "run", "--objective", "adversarial",
                      "--steps", "1", "--quiet", *args)
     one_line_error(result, message)
+
+
+@pytest.fixture
+def threes(tmp_path):
+    folder = tmp_path / "threes"
+    write_images(folder / "3", blob_images(4, resolution=32)[:, :1])
+    return folder
+
+
+@pytest.mark.parametrize("frozen", [0, 2])
+def test_freeze_d_keeps_the_first_blocks_bitwise(tmp_path, threes, frozen):
+    trainer = Trainer(config(threes, tmp_path / "run", adapter="bsa", freeze_d=frozen), torchrun_processes(),
+                      torch.device("cpu"), None, SilentReporter())
+    trainer.setup()
+    judge = trainer.objective.discriminator
+    before = {k: v.clone() for k, v in judge.state_dict().items()}
+    trainer.train()
+    after = judge.state_dict()
+    moved = {k.split(".")[1] for k in before if k.startswith("blocks.") and not torch.equal(before[k], after[k])}
+    assert moved == {str(b) for b in range(frozen, 4)}  # parameters and spectral-norm vectors alike
+    assert not torch.equal(before["linear.parametrizations.weight.original"],
+                           after["linear.parametrizations.weight.original"])
+    trained_d = trainer.objective.d_optimizer.param_groups[0]["params"]
+    frozen_params = [p for b in judge.blocks[:frozen] for p in b.parameters()]
+    assert len(trained_d) + len(frozen_params) == len(list(judge.parameters()))
+
+
+def test_outputs_come_from_the_moving_average(tmp_path, threes, monkeypatch):
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+    y = torch.full((4,), 3)
+    drawn = []
+
+    def pictures(out, base, *args, **kwargs):
+        with torch.no_grad():
+            drawn.append(base.generate(z, y))
+
+    monkeypatch.setattr("adaptkit.train.loop.write_pictures", pictures)
+    trainer = trained(config(threes, tmp_path / "run", adapter="bsa", steps=4, ema_decay=0.5))
+    live = dict(trainer.handle.named_parameters())
+    average = {name: trainer.ema.average[f"adapter/{i}"] for i, name in enumerate(live)}
+    saved = load_file(str(trainer.out / "adapter_model.safetensors"))
+    assert saved.keys() == live.keys() and all(torch.equal(saved[n], average[n]) for n in live)
+    assert not all(torch.equal(saved[n], live[n]) for n in live)
+    with torch.no_grad():
+        raw = trainer.base.generate(z, y)
+        with trainer.ema.applied():
+            smoothed = trainer.base.generate(z, y)
+    assert torch.equal(drawn[0], smoothed) and not torch.equal(drawn[0], raw)
+    summary = json.loads((trainer.out / "summary.json").read_text())
+    assert summary["ema_decay"] == 0.5 and summary["augment"] == ["color", "translation", "cutout"]
+
+
+def test_options_from_the_config_file_and_the_command_line(tmp_path, threes):
+    toml = tmp_path / "fit.toml"
+    toml.write_text('objective = "adversarial"\naugment = "color,cutout"\nfreeze-d = 1\nema-decay = 0.9\n')
+    result = invoke("fit", "--config", toml, "--data", threes, "--out", tmp_path / "run", "--augment", "translation",
+                    "--steps", "1", "--samples", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["augment"], summary["freeze_d"], summary["ema_decay"]) == (["translation"], 1, 0.9)
+    assert "--augment translation" in summary["training"]["command"]
+    help_text = invoke("fit", "--help").output
+    assert all(flag in help_text for flag in ("--augment", "--freeze-d", "--ema-decay"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "adversarial", "--freeze-d", "5"], "--freeze-d 5: the base's discriminator has 4 blocks"),
+    (["--objective", "adversarial", "--augment", "flip"], "--augment takes on, off or a comma-separated list"),
+    (["--augment", "on"], "--augment applies to what the discriminator sees: it needs --objective adversarial"),
+    (["--freeze-d", "1"], "--freeze-d applies to what the discriminator sees"),
+    (["--ema-decay", "1"], "--ema-decay must be in [0, 1) (0: off), got 1.0"),
+])
+def test_clear_errors_of_the_new_options(tmp_path, threes, args, message):
+    one_line_error(invoke("fit", "--data", threes, "--out", tmp_path / "run", "--steps", "1", "--quiet", *args),
+                   message)

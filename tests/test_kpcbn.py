@@ -118,6 +118,9 @@ def test_regularization_is_the_l1_and_l2_terms(cond_gen):
     l1 = sum(p.scores.abs().mean() for p in props)
     l2 = sum(p.residual.square().mean() for p in props)
     assert torch.allclose(handle.regularization(), 0.5 * l1 + 0.25 * l2)
+    terms = handle.regularization_terms()  # logged separately by fit
+    assert terms.keys() == {"similarity_l1", "residual_l2"}
+    assert torch.allclose(terms["similarity_l1"], l1) and torch.allclose(terms["residual_l2"], l2)
     handle.regularization().backward()
     p = props[0]
     assert torch.allclose(p.scores.grad, 0.5 * p.scores.sign() / p.scores.numel())

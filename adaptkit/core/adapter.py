@@ -62,7 +62,8 @@ class Adapter(nn.Module):
     - ``prepare_call`` (class-level): rewrite the root call before the base runs (e.g. route class
       ids the base does not know away from its embedding tables);
     - ``sublayer_hooks``: transforms for sub-modules of the target (e.g. its γ/β embedding lookups);
-    - ``regularization``, ``check_mergeable``/``merge`` (exact folding into the base);
+    - ``regularization`` (and ``regularization_terms``, its parts by name, for logs),
+      ``check_mergeable``/``merge`` (exact folding into the base);
     - ``baked_config``/``baked_state_dict``: a compact inference form that training-time parameters
       collapse into (``AdapterHandle.bake``; ``save_adapter`` saves it by default);
     - ``new_classes``: class ids the adapter adds after the base's own;
@@ -124,6 +125,11 @@ class Adapter(nn.Module):
         """The adapter's own loss term (zero by default)."""
         p = next(self.parameters(), None)
         return torch.zeros((), device=p.device if p is not None else None)
+
+    def regularization_terms(self) -> dict[str, torch.Tensor]:
+        """The unweighted parts of ``regularization`` by name, logged separately by ``fit`` (none by
+        default)."""
+        return {}
 
     def check_mergeable(self, layer: nn.Module) -> None:
         """Raise ``NotMergeableError`` (saying why) if ``merge`` would not be exact."""

@@ -179,6 +179,14 @@ class AdapterHandle(nn.Module):
         terms = [a.regularization() for a in self.adapters.values()]  # type: ignore[union-attr]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
+    def regularization_terms(self) -> dict[str, torch.Tensor]:
+        """Every adapter's ``regularization_terms``, summed by name."""
+        totals: dict[str, torch.Tensor] = {}
+        for adapter in self.adapters.values():
+            for name, value in adapter.regularization_terms().items():  # type: ignore[operator]
+                totals[name] = totals[name] + value if name in totals else value
+        return totals
+
     @property
     def new_classes(self) -> int:
         """Class ids this adapter adds after the base's (0 for most adapters)."""

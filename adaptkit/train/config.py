@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .augment import parse_policy
 
 DEFAULT_BASE = "digits32"
 PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "rgb32", "none")
@@ -97,6 +98,15 @@ class FitConfig:
     lr_discriminator: float = _opt(2e-4, "adversarial: Adam learning rate of the discriminator (the kpcbn "
                                    "paper's 2e-4).")
     d_steps: int = _opt(1, "adversarial: discriminator steps per generator step.")
+    augment: str | None = _opt(None, "adversarial: differentiable augmentation of the real and generated images "
+                               "the discriminator sees (DiffAugment): `on` (= color,translation,cutout, the "
+                               "default), `off`, or a comma-separated list of color, translation, cutout.",
+                               metavar="on|off|LIST")
+    freeze_d: int = _opt(0, "adversarial: keep the discriminator's first N blocks as the base's (FreezeD); "
+                         "the blocks are its first nn.Sequential/nn.ModuleList.", metavar="N")
+    ema_decay: float | None = _opt(None, "Decay of the exponential moving average of the trained parameters "
+                                   "that the run outputs (adapter, pictures, samples); 0 = off. Default: "
+                                   "0.999 with adversarial, off with glo.")
     warmup_steps: int = _opt(0, "The adapter's (and unfrozen base layers') learning rate rises linearly from 0 "
                              "over this many steps, while the latents train at full rate.")
     seed: int = _opt(0, "Random seed: a CPU run with the same seed gives bitwise the same result.")
@@ -128,6 +138,10 @@ class FitConfig:
             raise ConfigError("give --out (or --data, to name the run folder after it)")
         return Path("runs") / Path(self.data).resolve().name
 
+    def step_batch(self, images: int) -> int:
+        """Images per step (all processes together): --batch-size, or every image when fewer."""
+        return min(self.batch_size, images)
+
     @property
     def update_all(self) -> bool:
         return UNFREEZE_ALL in self.unfreeze
@@ -157,10 +171,20 @@ class FitConfig:
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("latent_weight", "warmup_steps", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
+        for name in ("latent_weight", "warmup_steps", "freeze_d", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if self.augment is not None:
+            parse_policy(self.augment)
+        if self.objective != "adversarial":
+            used = [f"--{flag(n)}" for n, off in (("augment", (None, "off")), ("freeze_d", (0,)))
+                    if getattr(self, n) not in off]
+            if used:
+                raise ConfigError(f"{used[0]} applies to what the discriminator sees: it needs --objective "
+                                  "adversarial")
         if self.truncation not in ("base", "none") and not (
                 isinstance(self.truncation, (int, float)) and self.truncation > 0):
             raise ConfigError(f"--truncation must be a positive number, none or base, got {self.truncation!r}")

@@ -52,13 +52,27 @@ class Processes:
             dist.all_reduce(tensor)
         return tensor
 
-    def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
-        """``module`` in ``DistributedDataParallel`` when distributed (its buffers are constant: the
-        base runs in eval mode), else itself."""
+    def average_gradients(self, params: list[nn.Parameter]) -> None:
+        """Average the gradients of ``params`` (of a module trained outside DDP) over all processes."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not self.distributed or not grads:
+            return
+        flat = torch.cat([g.flatten() for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(part.view_as(g))
+
+    def wrap(self, module: nn.Module, device: torch.device, *, partly_used: bool = False) -> nn.Module:
+        """``module`` in ``DistributedDataParallel`` when distributed, else itself. Buffers are not
+        synchronised: the base's are constant (eval mode) and a discriminator's spectral-norm vectors
+        evolve the same in every process (several forward passes per step would otherwise fail).
+        ``partly_used``: some parameters may get no gradient in a step (e.g. a new class's, when
+        a process's share of the batch has none of it)."""
         if not self.distributed:
             return module
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, **_NO_BUFFER_SYNC)
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=partly_used, **_NO_BUFFER_SYNC)
 
 
 def torchrun_processes() -> Processes:

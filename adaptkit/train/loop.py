@@ -25,6 +25,7 @@ from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
 from .device import autocast_dtype, select_device
+from .ema import ParameterEMA
 from .objectives import Objective, objective_class
 from .outputs import write_log, write_pictures, write_summary
 from .perceptual import build_perceptual, resolve_perceptual
@@ -53,6 +54,7 @@ class FitStep(nn.Module):
         if self.handle is not None:
             terms["adapter_reg"] = self.handle.regularization()
             total = total + terms["adapter_reg"]
+            terms.update(self.handle.regularization_terms())
         return total, terms
 
 
@@ -183,10 +185,12 @@ class Trainer:
         cfg = self.config
         if cfg.resume:
             ckpt = last_checkpoint(self.out)
-            saved, current = read_meta(ckpt)["settings"], cfg.to_dict()
-            changed = [n for n in FIELDS if n not in RESUMABLE and saved.get(n) != current[n]]
+            # a setting newer than the checkpoint counts as its default, the behaviour before it existed
+            saved = {**FitConfig().to_dict(), **read_meta(ckpt)["settings"]}
+            current = cfg.to_dict()
+            changed = [n for n in FIELDS if n not in RESUMABLE and saved[n] != current[n]]
             if changed:
-                shown = ", ".join(f"--{flag(n)} {saved.get(n)!r} → {current[n]!r}" for n in changed[:4])
+                shown = ", ".join(f"--{flag(n)} {saved[n]!r} → {current[n]!r}" for n in changed[:4])
                 raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
                                   "--checkpoint-every, --log-every, --device and --quiet may change")
             return ckpt
@@ -207,7 +211,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.base = base = load_training_base(cfg, device)
         self.objective_cls = objective_cls = objective_class(cfg.objective)
-        objective_cls.check_base(base)
+        objective_cls.check_base(base, cfg)
         if not objective_cls.uses_perceptual and cfg.perceptual not in ("auto", "none"):
             raise ConfigError(f"--objective {cfg.objective} uses no perceptual loss: drop --perceptual")
         if cfg.adapter != "none":
@@ -237,7 +241,7 @@ class Trainer:
         self.noise_rng = torch.Generator(device).manual_seed(cfg.seed + 1)
         self.objective = objective_cls(base, self.data.images.to(device),
                                        labels.to(device) if labels is not None else None,
-                                       cfg, perceptual, self.noise_rng)
+                                       cfg, perceptual, self.noise_rng, processes=self.procs)
         self.class_search = self._searched_classes(labels)
         self.guard = None
         if cfg.collapse_check_every and self.procs.main:
@@ -245,8 +249,10 @@ class Trainer:
             if resume is None:
                 self.guard.measure(0)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
-        self.model = self.procs.wrap(step_module, device)
+        self.model = self.procs.wrap(step_module, device, partly_used=bool(self.handle and self.handle.new_classes))
         self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
+        self.ema_decay = objective_cls.default_ema_decay if cfg.ema_decay is None else cfg.ema_decay
+        self.ema = ParameterEMA(self._trained_parameters(), self.ema_decay) if self.ema_decay else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         if resume is not None:
             self._restore(resume)
@@ -282,6 +288,14 @@ class Trainer:
             groups.append({"params": list(self.unfrozen.values()), "lr": self.config.base_lr(), "name": "base"})
         return groups + self.objective.param_groups()
 
+    def _trained_parameters(self) -> dict[str, nn.Parameter]:
+        """What the generator's optimizer trains, named ``<group>/<index>``."""
+        return {f"{g['name']}/{i}": p for g in self.optimizer.param_groups for i, p in enumerate(g["params"])}
+
+    def _outputs(self) -> contextlib.AbstractContextManager:
+        """Where the run's outputs are made: with the moving average of the parameters, if kept."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
     # --- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self) -> None:
         if not self.procs.main:
@@ -295,6 +309,8 @@ class Trainer:
         }
         if self.handle is not None:
             tensors.update(prefixed("adapter", self.handle.state_dict()))
+        if self.ema is not None:
+            tensors.update(prefixed("ema", self.ema.state_dict()))
         optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
         opt_meta = {}
         for prefix, opt in optimizers.items():
@@ -324,6 +340,11 @@ class Trainer:
         absent = sorted(set(self.objective.checkpoint_state()) & set(missing))
         if absent:
             raise ConfigError(f"checkpoint {path} lacks the objective's {absent[0]!r}")
+        if self.ema is not None:
+            average = unprefixed("ema", tensors)
+            if average.keys() != self.ema.average.keys():
+                raise ConfigError(f"checkpoint {path} lacks the moving average of the parameters (--ema-decay)")
+            self.ema.load_state_dict(average)
         optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
         for prefix, opt in optimizers.items():
             load_optimizer_state(opt, prefix, tensors, meta["optimizers"][prefix])
@@ -389,7 +410,7 @@ class Trainer:
     def train_step(self) -> None:
         """One optimizer step on a random batch (this process's share of it)."""
         n = len(self.data)
-        index = torch.randperm(n, generator=self.data_rng)[: min(self.config.batch_size, n)]
+        index = torch.randperm(n, generator=self.data_rng)[: self.config.step_batch(n)]
         index = self.procs.shard(index).to(self.device)
         aux = self.objective.auxiliary_step(index)
         self._warm_up()
@@ -398,6 +419,8 @@ class Trainer:
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.step + 1)
         self._accumulate({"total": total, **terms, **aux})
         self.step += 1
 
@@ -408,13 +431,14 @@ class Trainer:
             return
         rate = f"--lr-adapter {self.adapter_lr() / 10:g}" if self.handle else f"--lr-base {self.config.base_lr() / 10:g}"
         hint = f"Likely the learning rate is too high for these images: try {rate}"
-        warning = self.guard.check(self.step, hint + " or fewer --steps (see collapse in summary.json)")
+        with self._outputs():
+            warning = self.guard.check(self.step, hint + " or fewer --steps (see collapse in summary.json)")
         if warning:
             self.reporter.note(f"[yellow]warning:[/] {warning}")
 
     def train(self) -> None:
         cfg, procs = self.config, self.procs
-        if min(cfg.batch_size, len(self.data)) < procs.world_size:
+        if cfg.step_batch(len(self.data)) < procs.world_size:
             raise ConfigError(f"--batch-size {cfg.batch_size} is smaller than the {procs.world_size} processes")
         self.started = time.perf_counter()
         self.session_start_step = self.step
@@ -450,19 +474,20 @@ class Trainer:
         options = {k: v for k, v in (("latent_dim", cfg.latent_dim), ("num_classes", cfg.num_classes))
                    if v is not None}
         training = {**cfg.to_dict(), "command": self.command}
-        if self.handle is not None:
-            metadata = {"training": training, "base_options": options}
-            if self.new_class_names:
-                metadata["class_names"] = self.new_class_names
-            save_adapter(self.handle, self.out, base_id=cfg.base, metadata=metadata)
-        if self.unfrozen:
-            save_base_weights(self.out, self.unfrozen)
-        learned = self.objective.learned_latents()
-        latents, labels = learned if learned is not None else (None, self.objective.labels)
-        if latents is not None:
-            save_latents(self.out, latents, labels)
-        write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,
-                       truncation=cfg.truncation, seed=cfg.seed)
+        with self._outputs():
+            if self.handle is not None:
+                metadata = {"training": training, "base_options": options}
+                if self.new_class_names:
+                    metadata["class_names"] = self.new_class_names
+                save_adapter(self.handle, self.out, base_id=cfg.base, metadata=metadata)
+            if self.unfrozen:
+                save_base_weights(self.out, self.unfrozen)
+            learned = self.objective.learned_latents()
+            latents, labels = learned if learned is not None else (None, self.objective.labels)
+            if latents is not None:
+                save_latents(self.out, latents, labels)
+            write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,
+                           truncation=cfg.truncation, seed=cfg.seed)
         write_log(self.out, self.history)
         session_steps = self.step - self.session_start_step
         write_summary(self.out, {
@@ -486,6 +511,8 @@ class Trainer:
             "base": {"id": cfg.base, "options": options, "latent_dim": base.latent_dim,
                      "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},
             "objective": cfg.objective,
+            **self.objective.summary(),
+            "ema_decay": self.ema_decay,
             "perceptual": self.perceptual_name,
             "loss_weights": self.objective.weights,
             "device": str(self.device),

@@ -8,9 +8,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
 from ...bases.base import Base
 from ...errors import ConfigError
+from ..augment import ON, Augmentation, parse_policy
+from ..config import FitConfig
 from .base import Objective
 
 
@@ -24,30 +27,38 @@ def hinge_g_loss(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
-class ProjectionRows(nn.Module):
-    """A class-projection embedding extended by ``count`` classes: ids < N go to the base's table
-    (its rows, spectral norm and all, start as the base's), ids N … N+count−1 to new rows that
-    start as the mean of the old rows' effective values (a new class is first judged like the
-    average old class, as kpcbn's uniform start generates it)."""
-
-    def __init__(self, old: nn.Embedding, count: int) -> None:
-        super().__init__()
-        self.old, self.num_old = old, old.num_embeddings
-        with torch.no_grad():
-            training = old.training
-            mean = old.eval()(torch.arange(self.num_old, device=old.weight.device)).mean(0)
-            old.train(training)
-        self.rows = nn.Parameter(mean.expand(count, -1).clone())
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        new = y >= self.num_old
-        old = self.old(torch.where(new, 0, y))
-        return torch.where(new[..., None], F.embedding((y - self.num_old).clamp(min=0), self.rows), old)
+def extended_table(old: nn.Embedding, num_classes: int) -> nn.Embedding:
+    """``old`` with rows up to ``num_classes``, the new ones starting as the mean of the old ones
+    (a new class is first judged like the average old class, as kpcbn's uniform start generates
+    it). Under spectral norm (torch's parametrization) the whole table is normalised as one
+    matrix, like the table of a discriminator built with ``num_classes`` classes; its power
+    iteration starts from the exact singular vectors. At the start every row is then the base's
+    times σ_old/σ_new (≤ 1), the new ones their mean."""
+    if hasattr(old, "weight_orig"):
+        raise ConfigError("the discriminator's class projection uses the old torch.nn.utils.spectral_norm hook; "
+                          "extending it needs torch.nn.utils.parametrizations.spectral_norm")
+    norm = next((p for p in getattr(getattr(old, "parametrizations", None), "weight", [])
+                 if isinstance(p, _SpectralNorm)), None)
+    raw = old.parametrizations.weight.original if norm is not None else old.weight
+    table = nn.Embedding(num_classes, old.embedding_dim, device=raw.device, dtype=raw.dtype)
+    with torch.no_grad():
+        table.weight.copy_(torch.cat([raw, raw.mean(0).expand(num_classes - len(raw), -1)]))
+    if norm is None:
+        return table
+    with torch.random.fork_rng(devices=[]):  # its random start vectors are replaced below
+        table = spectral_norm(table, n_power_iterations=norm.n_power_iterations, eps=norm.eps, dim=norm.dim)
+    extended: _SpectralNorm = table.parametrizations.weight[0]  # type: ignore[assignment]
+    with torch.no_grad():
+        u, _, vh = torch.linalg.svd(extended._reshape_weight_to_matrix(table.parametrizations.weight.original))
+        extended._u.copy_(u[:, 0])
+        extended._v.copy_(vh[0])
+    return table.train(old.training)
 
 
 def extend_projection(discriminator: nn.Module, num_classes: int) -> None:
-    """Give ``discriminator``'s class-projection ``nn.Embedding`` rows up to ``num_classes``, in
-    place. Nothing to do when no table is shorter; it must be the discriminator's only table."""
+    """Give ``discriminator``'s class-projection ``nn.Embedding`` rows up to ``num_classes``
+    (:func:`extended_table`), in place. Nothing to do when no table is shorter; it must be the
+    discriminator's only table."""
     tables = [(n, m) for n, m in discriminator.named_modules() if isinstance(m, nn.Embedding)]
     if not any(m.num_embeddings < num_classes for _, m in tables):
         return
@@ -56,72 +67,114 @@ def extend_projection(discriminator: nn.Module, num_classes: int) -> None:
                           "projection to extend for the new classes")
     path, table = tables[0]
     parent, _, attr = path.rpartition(".")
-    setattr(discriminator.get_submodule(parent), attr, ProjectionRows(table, num_classes - table.num_embeddings))
+    setattr(discriminator.get_submodule(parent), attr, extended_table(table, num_classes))
+
+
+def discriminator_blocks(discriminator: nn.Module) -> list[nn.Module]:
+    """The discriminator's stack of blocks, first to last: its first ``nn.Sequential`` or
+    ``nn.ModuleList`` (in module order); none when it has neither."""
+    stack = next((m for m in discriminator.modules() if isinstance(m, (nn.Sequential, nn.ModuleList))), None)
+    return list(stack) if stack is not None else []
+
+
+def freeze_blocks(discriminator: nn.Module, count: int) -> list[nn.Module]:
+    """FreezeD (Mo et al. 2020): the first ``count`` blocks of ``discriminator`` stay as they are,
+    parameters and buffers (eval mode: no power-iteration step of their spectral norms). Returns
+    them."""
+    blocks = discriminator_blocks(discriminator)[:count]
+    for block in blocks:
+        block.eval().requires_grad_(False)
+    return blocks
 
 
 class AdversarialObjective(Objective):
     """Latents z ~ N(0, I) and classes drawn from the training images' labels each step. The
     generator step minimizes ``g_hinge``; ``auxiliary_step`` first takes ``d_steps`` Adam steps
     (β = (0, 0.999), ``lr_discriminator``) of a trainable copy of the base's discriminator on
-    ``d_real`` + ``d_fake``. The base's own discriminator is never changed."""
+    ``d_real`` + ``d_fake``, less its first ``freeze_d`` blocks. Every image the discriminator
+    sees, real or generated, is augmented by ``--augment`` first. The base's own discriminator is
+    never changed.
+
+    Each step draws its latents, classes and augmentations for the whole batch from the run's
+    generator and takes this process's share, so every process keeps the same generator state;
+    the discriminator's gradients are averaged over the processes."""
 
     name = "adversarial"
     betas = (0.0, 0.999)
     default_lr_adapter = 2e-4
+    default_ema_decay = 0.999
     uses_perceptual = False
 
     @classmethod
-    def check_base(cls, base: Base) -> None:
+    def check_base(cls, base: Base, config: FitConfig) -> None:
         if base.discriminator is None:
             raise ConfigError(f"base {base.id} has no discriminator, which --objective adversarial trains "
                               "against: use --objective glo")
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            raise ConfigError("--objective adversarial does not run data-parallel (torchrun) yet")
+        blocks = len(discriminator_blocks(base.discriminator))
+        if config.freeze_d > blocks:
+            raise ConfigError(f"--freeze-d {config.freeze_d}: the base's discriminator has {blocks} blocks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        base = self.base
-        self.check_base(base)
+        base, cfg = self.base, self.config
+        self.check_base(base, cfg)
         self.discriminator = copy.deepcopy(base.discriminator).train().requires_grad_(False)
         if base.conditional:
             extend_projection(self.discriminator, base.num_classes)  # type: ignore[arg-type]
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr_discriminator,
-                                            betas=self.betas)
+        frozen = {id(p) for block in freeze_blocks(self.discriminator, cfg.freeze_d) for p in block.parameters()}
+        self.trained = [p for p in self.discriminator.parameters() if id(p) not in frozen]
+        self.d_optimizer = torch.optim.Adam(self.trained, lr=cfg.lr_discriminator, betas=self.betas)
+        self.augment = Augmentation(parse_policy(cfg.augment or ON))
+        self.batch = cfg.step_batch(len(self.images))
         self.weights = {"g_hinge": 1.0}
 
+    def _share(self, tensor: torch.Tensor) -> torch.Tensor:
+        return self.processes.shard(tensor)
+
     def _judge(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D of the augmented ``x``."""
+        if self.augment:
+            drawn = self.augment.draw(self.batch, (x.shape[-2], x.shape[-1]), self.rng)
+            x = self.augment(x, {k: self._share(v) for k, v in drawn.items()})
         return self.discriminator(x) if y is None else self.discriminator(x, y)
 
-    def _fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """G(z, y) for n draws of z ~ N(0, I) and of training labels."""
+    def _fakes(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G(z, y) for this process's share of a batch of z ~ N(0, I) and of training labels."""
         device = self.images.device
-        z = torch.randn(n, self.base.latent_dim, generator=self.rng, device=device)
+        z = torch.randn(self.batch, self.base.latent_dim, generator=self.rng, device=device)
         y = None
         if self.labels is not None:
-            y = self.labels[torch.randint(len(self.labels), (n,), generator=self.rng, device=device)]
-        return self.base.generate(z, y).float(), y
+            y = self._share(self.labels[torch.randint(len(self.labels), (self.batch,), generator=self.rng,
+                                                      device=device)])
+        return self.base.generate(self._share(z), y).float(), y
 
     def auxiliary_step(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.discriminator.requires_grad_(True)
+        for p in self.trained:
+            p.requires_grad_(True)
         for step in range(self.config.d_steps):
             if step:
-                index = torch.randint(len(self.images), index.shape, generator=self.rng, device=index.device)
+                index = self._share(torch.randint(len(self.images), (self.batch,), generator=self.rng,
+                                                  device=index.device))
             with torch.no_grad():
-                fake, y_fake = self._fakes(len(index))
+                fake, y_fake = self._fakes()
             labels = self.labels[index] if self.labels is not None else None
             d_real, d_fake = hinge_d_loss(self._judge(self.images[index], labels), self._judge(fake, y_fake))
             self.d_optimizer.zero_grad(set_to_none=True)
             (d_real + d_fake).backward()
+            self.processes.average_gradients(self.trained)
             self.d_optimizer.step()
         self.discriminator.requires_grad_(False)
         return {"d_real": d_real.detach(), "d_fake": d_fake.detach()}
 
     def loss(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        fake, y = self._fakes(len(index))
+        fake, y = self._fakes()
         return {"g_hinge": hinge_g_loss(self._judge(fake, y))}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"discriminator": self.d_optimizer}
+
+    def summary(self) -> dict[str, Any]:
+        return {"augment": list(self.augment.transforms), "freeze_d": self.config.freeze_d}
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """The discriminator's parameters and buffers (spectral norm's power-iteration vectors)."""

@@ -9,6 +9,7 @@ from torch import nn
 
 from ...bases.base import Base
 from ..config import FitConfig
+from ..ddp import Processes
 from ..latent_search import search_latents
 from ..perceptual import DEFAULT_WEIGHTS, PerceptualLoss
 
@@ -52,14 +53,17 @@ class Objective(nn.Module):
       the class that reconstructs them best (``CLASS_SEARCH_DRAWS`` draws at least); the search's
       latents are in ``searched_latents``.
 
-    The base generator is in eval mode throughout (frozen running statistics). The class
-    attributes give the generator optimizer's Adam ``betas``, the adapter learning rate used when
-    ``--lr-adapter`` is not given, and whether the objective uses a perceptual loss.
+    The base generator is in eval mode throughout (frozen running statistics). ``index`` is this
+    process's share of the step's batch (``processes.shard``; all of it in a single process). The
+    class attributes give the generator optimizer's Adam ``betas``, the adapter learning rate used
+    when ``--lr-adapter`` is not given, the ``--ema-decay`` used when it is not given, and whether
+    the objective uses a perceptual loss.
     """
 
     name: ClassVar[str] = ""
     betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     default_lr_adapter: ClassVar[float] = 0.05
+    default_ema_decay: ClassVar[float] = 0.0
     uses_perceptual: ClassVar[bool] = True
 
     def __init__(
@@ -70,11 +74,13 @@ class Objective(nn.Module):
         config: FitConfig,
         perceptual: PerceptualLoss | None,
         rng: torch.Generator,
+        processes: Processes = Processes(),
     ) -> None:
         super().__init__()
         self.base = base
         self.config = config
         self.rng = rng
+        self.processes = processes
         self.images, self.labels = images, labels  # plain tensors: not module state
         self.perceptual = perceptual
         self.perceptual_weight = 0.0
@@ -109,9 +115,9 @@ class Objective(nn.Module):
         return dist
 
     @classmethod
-    def check_base(cls, base: Base) -> None:
-        """Raise ``ConfigError`` if the objective cannot train on ``base`` (checked before the data
-        is read)."""
+    def check_base(cls, base: Base, config: FitConfig) -> None:
+        """Raise ``ConfigError`` if the objective cannot train on ``base`` with ``config`` (checked
+        before the data is read)."""
 
     def param_groups(self) -> list[dict[str, Any]]:
         return []
@@ -129,6 +135,10 @@ class Objective(nn.Module):
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """The trainable parameters, by name."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def summary(self) -> dict[str, Any]:
+        """The objective's own settings as used, for ``summary.json``."""
+        return {}
 
     def learned_latents(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
         return None
