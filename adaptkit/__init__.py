@@ -1,5 +1,5 @@
 """adaptkit: adapt a frozen, pretrained image generator with tiny adapters from a few images."""
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .core import (
     Adapter,
@@ -45,7 +45,8 @@ from .errors import (
 from .demo import run_demo, write_demo_set
 from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
 from .images import save_grid
-from .io.checkpoint import load_adapter, save_adapter
+from .io.checkpoint import save_adapter
+from .io.loading import load_adapter
 from .io.hub import PushResult, pull_adapter, push_adapter
 from .morph import morph_images, morph_runs
 from .sample import (

@@ -7,7 +7,8 @@ import socket
 import pytest
 import torch
 from click.testing import CliRunner
-from huggingface_hub import ModelCard, constants
+from huggingface_hub import ModelCard, constants, hf_hub_download
+from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -25,13 +26,14 @@ from adaptkit import (
 )
 from adaptkit.bases import load_base
 from adaptkit.cli import cli
-from adaptkit.io.card import is_generated_card
+from adaptkit.io.card import format_size, is_generated_card
 from hub_server import FakeHub
 from models import tiny_cond_generator
 from test_attach import perturb
 
 TOKENS = {"alice-write": ("alice", True), "alice-read": ("alice", False), "bob-write": ("bob", True)}
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "latents.safetensors", "samples.png", "loss.png"}
+PUSHED = ADAPTER_FILES | {"README.md", "config.json"}  # the card and the download counter beside them
 COMMAND = "adaptkit fit --adapter bsa --data ../shared/data/faces --out runs/faces"
 _names = itertools.count()
 
@@ -138,7 +140,7 @@ def test_push_uploads_only_adapter_files(hub, run, repo_id):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == f"{hub.url}/{repo_id}"
     files = hub.files(repo_id)
-    assert set(files) == ADAPTER_FILES | {"README.md", ".gitattributes"}
+    assert set(files) == PUSHED | {".gitattributes"}
     assert all(files[n] == (folder / n).read_bytes() for n in ADAPTER_FILES)
     assert (folder / "README.md").read_text() == files["README.md"].decode()  # the card is kept beside
 
@@ -151,7 +153,7 @@ def test_round_trip_cli_and_library_is_exact(hub, run, repo_id, tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert "bsa adapter" in result.stdout and "for tests/tiny" in result.stdout
     pulled = tmp_path / "pulled"
-    assert {p.name for p in pulled.iterdir()} == ADAPTER_FILES | {"README.md"}
+    assert {p.name for p in pulled.iterdir()} == PUSHED
     model = tiny_cond_generator()
     load_adapter(model, pulled)
     assert torch.equal(model(*cond_inputs), expected)
@@ -167,9 +169,37 @@ def test_push_library_result_and_noop_repush(hub, run, repo_id):
     folder, _ = run
     first = push_adapter(folder, repo_id)
     assert first.card == "generated" and first.url == f"{hub.url}/{repo_id}"
-    assert set(first.uploaded) == ADAPTER_FILES | {"README.md"}
+    assert set(first.uploaded) == PUSHED
     again = push_adapter(folder, repo_id)
     assert again.commit == first.commit  # nothing changed: no new commit
+
+
+def test_repeated_push_says_nothing_changed(hub, run, repo_id):
+    folder, _ = run
+    assert invoke("push", folder, repo_id).exit_code == 0
+    head = hub.repos[repo_id].branches["main"]
+    result = invoke("push", folder, repo_id)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"nothing changed: {repo_id} already holds these files (commit {head[:10]})")
+    assert "uploaded" not in result.stdout and hub.repos[repo_id].branches["main"] == head
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(folder / "samples.png")
+    result = invoke("push", folder, repo_id)
+    assert result.stdout.startswith("uploaded samples.png (6 unchanged) in commit"), result.stdout
+    assert "model card" not in result.stdout  # the card did not change
+
+
+def test_push_replaces_an_earlier_runs_files(hub, runs, repo_id):
+    (v1, _), (v2, _) = runs
+    for name in ("samples_0.png", "interpolation_random_0.png"):  # what `adaptkit sample`/`interpolate` add
+        (v1 / name).write_bytes((v1 / "loss.png").read_bytes())
+    push_adapter(v1, repo_id)
+    hub.seed(repo_id, {**hub.files(repo_id), "notes/old.txt": b"from an earlier run"})
+    result = invoke("push", v2, repo_id)
+    assert result.exit_code == 0, result.output
+    assert set(hub.files(repo_id)) == PUSHED | {".gitattributes"}
+    assert "removed from the repo (not in" in result.stdout
+    assert "interpolation_random_0.png, notes/old.txt, samples_0.png" in result.stdout
+    assert all(hub.files(repo_id)[n] == (v2 / n).read_bytes() for n in ADAPTER_FILES)
 
 
 def test_repush_removes_run_files_the_folder_lost(hub, run, repo_id):
@@ -227,14 +257,83 @@ def test_card_metadata_and_body(hub, run, repo_id):
     text = hub.files(repo_id)["README.md"].decode()
     card = ModelCard(text)
     assert card.data.library_name == "adaptkit" and card.data.license == "mit"
-    assert card.data.base_model == "tests/tiny"
-    assert card.data.tags == ["adaptkit", "bsa", "few-shot-image-generation"]
+    assert card.data.base_model == "tests/tiny" and card.data.base_model_relation == "adapter"
+    assert card.data.tags == ["adaptkit", "bsa", "few-shot-image-generation", "base_model:adapter:tests/tiny"]
+    assert card.data.pipeline_tag == "text-to-image"  # a class-conditional base
+    assert card.data.license_name is None and card.data.datasets is None and card.data.eval_results is None
     model = tiny_cond_generator()
     params = attach_adapter(model, "bsa", train_conditional=True).num_parameters()
+    size = format_size((folder / "adapter_model.safetensors").stat().st_size)
     for expected in ("![samples](samples.png)", COMMAND, f"| adapter parameters | {params:,} |", "| steps | `10` |",
-                     f'adaptkit.load_adapter(G, "{repo_id}")', "![loss](loss.png)"):
+                     f"{params:,} parameters in a {size} file", "![loss](loss.png)",
+                     f'adaptkit.load_adapter(generator, "{repo_id}")  # refuses any other base'):
         assert expected in card.text
+    assert "kilobytes" not in text and "G = ..." not in text
     assert is_generated_card(text) and not is_generated_card(text.replace("bsa", "BSA"))
+
+
+def test_card_round_trips_with_hub_metadata_and_eval_results(hub, run, repo_id, monkeypatch):
+    folder, _ = run
+    report = {"n_generated": 500, "n_real": 25, "extractor": "features32", "fid": 41.5, "kmmd": 0.12,
+              "mean_variance": 0.93, "lpips_diversity": 0.21}
+    (folder / "eval.json").write_text(json.dumps(report))
+    result = invoke("push", folder, repo_id, "--license-name", "base-terms", "--license-link", "LICENSE",
+                    "--dataset", "alice/glyphs", "--base-model", "alice/tiny-base")
+    assert result.exit_code == 0, result.output
+    assert "eval.json" in hub.files(repo_id)
+    card = ModelCard.load(hf_hub_download(repo_id, "README.md", endpoint=hub.url))
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # ModelCard.validate reads it
+    card.validate()  # the server's YAML check, as the Hub does on upload
+    data = card.data
+    assert (data.license, data.license_name, data.license_link) == ("other", "base-terms", "LICENSE")
+    assert data.base_model == "alice/tiny-base" and "base_model:adapter:alice/tiny-base" in data.tags
+    assert data.datasets == ["alice/glyphs"] and data.model_name == repo_id.split("/")[1]
+    scores = {r.metric_type: (r.metric_value, r.task_type, r.dataset_type) for r in data.eval_results}
+    assert scores == {"fid": (41.5, "text-to-image", "alice/glyphs"), "kmmd": (0.12, "text-to-image", "alice/glyphs"),
+                      "mean_variance": (0.93, "text-to-image", "alice/glyphs"),
+                      "lpips_diversity": (0.21, "text-to-image", "alice/glyphs")}
+    assert "| FID | 41.5 |" in card.text and "500 generated vs. 25 real images" in card.text
+
+
+def test_card_lists_the_settings_the_run_used(hub, tmp_path, repo_id):
+    folder = tmp_path / "run"
+    training = {"command": COMMAND, "steps": 10, "lr_adapter": None, "perceptual": "auto", "perceptual_weight": None,
+                "latent_weight": None, "device": "auto", "precision": "auto", "truncation": "base", "class_id": None,
+                "lr_base": None, "unfreeze": [], "adapter_options": {}, "out": "runs/x", "quiet": False}
+    make_run(folder, (torch.randn(2, 16), torch.tensor([0, 1])), metadata={"training": training})
+    (folder / "summary.json").write_text(json.dumps({
+        "adapter": {"lr": 0.05}, "perceptual": "base", "loss_weights": {"pixel": 1.0, "latent": 0.05, "perceptual": 1.0},
+        "device": "cpu", "precision": "fp32", "truncation": 0.4, "lr_base": None}))
+    push_adapter(folder, repo_id)
+    text = ModelCard(hub.files(repo_id)["README.md"].decode()).text
+    settings = text.split("| setting | value |")[1]
+    for row in ("| lr_adapter | `0.05` |", "| perceptual | `base` |", "| perceptual_weight | `1.0` |",
+                "| latent_weight | `0.05` |", "| device | `cpu` |", "| precision | `fp32` |", "| truncation | `0.4` |"):
+        assert row in settings
+    assert "null" not in settings and "`auto`" not in settings and "`base`" in settings
+    assert "class_id" not in settings and "lr_base" not in settings and "| out |" not in settings
+
+
+def test_card_use_it_code_runs_for_a_registered_base(hub, digits32_adapter, repo_id, tmp_path, monkeypatch):
+    push_adapter(digits32_adapter, repo_id)
+    card = ModelCard(hub.files(repo_id)["README.md"].decode())
+    assert card.data.base_model is None and card.data.pipeline_tag == "text-to-image"  # digits32 is on no Hub
+    code = card.text.split("```python\n")[1].split("```")[0]
+    assert 'base = load_base("digits32")' in code
+    monkeypatch.chdir(tmp_path)
+    exec(code, {})  # the card's own example, against the test Hub
+    assert Image.open(tmp_path / "samples.png").size[0] > 32
+
+
+def test_registered_base_declares_its_hub_id(hub, tmp_path, repo_id):
+    pytest.importorskip("pytorch_pretrained_biggan")
+    model = tiny_cond_generator()
+    save_adapter(attach_adapter(model, "bsa"), tmp_path / "a", base_id="biggan-deep-128")
+    push_adapter(tmp_path / "a", repo_id)
+    card = ModelCard(hub.files(repo_id)["README.md"].decode())
+    assert card.data.base_model == "osanseviero/BigGAN-deep-128"
+    assert "base_model:adapter:osanseviero/BigGAN-deep-128" in card.data.tags
+    assert json.loads(hub.files(repo_id)["config.json"])["base_model"] == "osanseviero/BigGAN-deep-128"
 
 
 def test_card_for_a_bare_saved_adapter(hub, tmp_path, repo_id, cond_inputs):
@@ -243,6 +342,8 @@ def test_card_for_a_bare_saved_adapter(hub, tmp_path, repo_id, cond_inputs):
     push_adapter(tmp_path / "bare", repo_id)
     card = ModelCard(hub.files(repo_id)["README.md"].decode())
     assert card.data.base_model is None and card.data.library_name == "adaptkit"
+    assert card.data.license == "other" and card.data.license_name == "unspecified"
+    assert "base_model_relation" not in card.content.split("---")[1]
     assert "samples.png" not in card.text and "## Training" not in card.text
 
 
@@ -448,3 +549,65 @@ def test_card_with_broken_metadata_is_refused_before_upload(hub, run, repo_id):
     before = folder_state(folder)
     one_error_line(invoke("push", folder, repo_id), "the Hub refused the model card's metadata (nothing was uploaded)")
     assert folder_state(folder) == before and set(hub.files(repo_id)) == {".gitattributes"}
+
+
+def test_push_to_a_branch_carries_this_runs_card_and_license(hub, runs, tmp_path, repo_id):
+    (v1, _), _ = runs
+    push_adapter(v1, repo_id)
+    other = tmp_path / "pwgconv-like"  # another adapter, with another parameter count
+    make_run(other, (torch.randn(2, 16), torch.tensor([0, 1])))
+    shutil.copy(v1 / "README.md", other / "README.md")  # a generated card of the earlier run lying beside it
+    result = invoke("push", other, repo_id, "--revision", "dev", "--license", "mit")
+    assert result.exit_code == 0, result.output
+    card = ModelCard(hub.files(repo_id, "dev")["README.md"].decode())
+    assert card.data.license == "mit" and card.data.license_name is None
+    params = f"{attach_adapter(tiny_cond_generator(), 'bsa', train_conditional=True).num_parameters():,}"
+    assert f"| adapter parameters | {params} |" in card.text and 'revision="dev"' in card.text
+    assert ModelCard(hub.files(repo_id)["README.md"].decode()).data.license == "other"  # main is untouched
+
+
+def test_download_counter_is_fetched_by_every_download(hub, run, repo_id, tmp_path, monkeypatch):
+    push_adapter(run[0], repo_id)
+    counter = json.loads(hub.files(repo_id)["config.json"])
+    assert counter["library_name"] == "adaptkit" and counter["adapter"] == "bsa"
+    for i, load in enumerate((lambda: load_adapter(tiny_cond_generator(), repo_id), lambda: pull_adapter(repo_id))):
+        fresh_cache(tmp_path, monkeypatch, f"cache-{i}")
+        sent = len(hub.requests)
+        load()
+        assert any(path.endswith("/config.json") for _, path in hub.requests[sent:])
+
+
+def test_load_from_the_hub_prints_no_progress_bars(hub, run, repo_id, capfd, monkeypatch):
+    push_adapter(run[0], repo_id)
+    monkeypatch.setenv("TQDM_POSITION", "-1")  # huggingface_hub's bars then show as on a terminal
+    enable_progress_bars()  # whatever an earlier command set
+    capfd.readouterr()
+    load_adapter(tiny_cond_generator(), repo_id)
+    out, err = capfd.readouterr()
+    assert out == "" and "Fetching" not in err and "complete" not in err, err
+    assert not are_progress_bars_disabled()  # the user's own setting is left as it was
+
+
+PEFT_CONFIG = {"peft_type": "LORA", "base_model_name_or_path": "some/model", "r": 8, "task_type": "CAUSAL_LM"}
+
+
+def test_a_peft_adapter_is_named_as_such(hub, adapter_files, repo_id, tmp_path):
+    hub.seed(repo_id, {**adapter_files, "adapter_config.json": json.dumps(PEFT_CONFIG).encode()})
+    one_error_line(invoke("pull", repo_id), "holds a PEFT adapter (peft_type LORA), not an adaptkit one: load it "
+                                            "with peft (PeftModel.from_pretrained)")
+    folder = tmp_path / "peft"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps(PEFT_CONFIG))
+    with pytest.raises(CheckpointError, match=r"holds a PEFT adapter \(peft_type LORA\)"):
+        load_adapter(tiny_cond_generator(), folder)
+
+
+def test_adapter_config_names_the_library_and_older_files_still_load(run, cond_inputs):
+    folder, expected = run
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["library"] == "adaptkit" and config["format"] == "adaptkit.adapter" and config["format_version"] == 1
+    del config["library"]  # as adaptkit wrote it before the key existed
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    model = tiny_cond_generator()
+    load_adapter(model, folder)
+    assert torch.equal(model(*cond_inputs), expected)

@@ -56,6 +56,17 @@ def declare_sizes(sizes: BaseSizes) -> Callable[[Callable[[], "Base"]], Callable
     return declare
 
 
+def declare_hub_model(repo_id: str) -> Callable[[Callable[[], "Base"]], Callable[[], "Base"]]:
+    """Decorate a base factory with the Hub model id of the same weights (``factory.hub_model``), which
+    model cards of adapters for it name as their ``base_model``."""
+
+    def declare(factory: Callable[[], "Base"]) -> Callable[[], "Base"]:
+        factory.hub_model = repo_id  # type: ignore[attr-defined]
+        return factory
+
+    return declare
+
+
 @dataclass
 class Base:
     """A base generator and how to drive it.

@@ -18,7 +18,7 @@ from torch import nn
 from ..core.context import CallSpec
 from ..core.targets import hidden_norm_or_conv_layers
 from ..errors import AdaptkitError
-from .base import Base, BaseSizes, declare_sizes
+from .base import Base, BaseSizes, declare_hub_model, declare_sizes
 
 try:
     from pytorch_pretrained_biggan import BigGAN, BigGANConfig
@@ -155,6 +155,7 @@ def load_pretrained(name_or_folder: str, cache_dir: str | os.PathLike | None = N
     return biggan_from_config(config, state_dict, name=Path(name_or_folder).name)
 
 
+@declare_hub_model("osanseviero/BigGAN-deep-128")  # the same pytorch-pretrained-biggan weights on the Hub
 @declare_sizes(BaseSizes(resolution=128, channels=3, latent_dim=128, num_classes=1000))
 def biggan_deep_128() -> Base:
     return load_pretrained("biggan-deep-128")

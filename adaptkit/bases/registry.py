@@ -104,6 +104,22 @@ def base_sizes(name: str) -> BaseSizes | None:
     return sizes if isinstance(sizes, BaseSizes) else None
 
 
+def base_hub_model(name: str) -> str | None:
+    """The Hub model id registered base ``name`` declares for its weights (``declare_hub_model``), if any."""
+    try:
+        factory = BASES.get(name)
+    except AdaptkitError:
+        return None
+    hub_model = getattr(factory, "hub_model", None)
+    return hub_model if isinstance(hub_model, str) else None
+
+
+def is_base_spec(spec: str) -> bool:
+    """Whether ``load_base(spec)`` would look ``spec`` up: a registered name or a ``python:`` factory
+    (without loading it)."""
+    return spec.startswith(PREFIX) or spec in BASES.names()
+
+
 def list_bases() -> list[PluginInfo]:
     """Every registered base, its distribution, and any load error."""
     return BASES.info()

@@ -15,15 +15,18 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, TrainingInterrupted
-from ..io.checkpoint import WEIGHTS_NAME
-from ..io.run_dir import LATENTS_NAME
+from ..io.run_dir import (
+    INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON, WEIGHTS_NAME,
+)
 from ..train.config import FIELDS, FitConfig, flag, read_config_file
 from ..train.ddp import torchrun_processes
 from ..train.loop import fit, resume_config
 from . import cli, err_console
 
 console = Console(highlight=False)
-RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME}
+RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME, **{n: n for n in (
+    SAMPLES_PNG, RECONSTRUCTIONS_PNG, INTERPOLATION_PNG, LOSS_PNG, LOG_CSV)}}
+"""What the report lists (a word or the file name) → the file that shows it was written."""
 _HINTS = typing.get_type_hints(FitConfig)
 
 
@@ -110,7 +113,7 @@ def command_line(ctx: click.Context, given: dict[str, Any], config_file: str | N
 
 
 def _report(out: Path) -> None:
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / SUMMARY_JSON).read_text())
     first, final = summary["first_losses"] or {}, summary["final_losses"] or {}
     table = Table(title=f"{out}: {summary['steps']} steps, {summary['it_per_s']} it/s, "
                         f"{summary['wall_time_s']:.1f} s")
@@ -121,9 +124,8 @@ def _report(out: Path) -> None:
         if key not in ("step", "elapsed_s"):
             table.add_row(key, f"{first.get(key, float('nan')):.4g}", f"{final[key]:.4g}")
     console.print(table)
-    written = [name for name in ("adapter", "latents", "samples.png", "reconstructions.png", "interpolation.png",
-                                 "loss.png", "log.csv") if (out / RUN_OUTPUTS.get(name, name)).exists()]
-    console.print(f"{', '.join(written)} and summary.json are in {out}")
+    written = [shown for shown, name in RUN_OUTPUTS.items() if (out / name).exists()]
+    console.print(f"{', '.join(written)} and {SUMMARY_JSON} are in {out}")
 
 
 def train_and_report(train: Callable[[], Path]) -> Path | None:

@@ -9,7 +9,7 @@ from ..bases import BaseSizes, base_sizes, list_bases, load_base
 from ..core import AdapterHandle, adapter_class, attach_adapter, list_adapters
 from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
-from ..io.checkpoint import load_adapter
+from ..io.loading import load_adapter
 from . import cli
 from .base_sizes import base_size_options
 

@@ -1,4 +1,7 @@
-"""Adapter checkpoints: ``adapter_config.json`` + ``adapter_model.safetensors``, never the base."""
+"""Adapter checkpoints: ``adapter_config.json`` + ``adapter_model.safetensors``, never the base.
+
+The file format and loading from a local folder; :mod:`adaptkit.io.loading` adds Hub repo ids.
+"""
 from __future__ import annotations
 
 import json
@@ -12,18 +15,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..core.context import CallSpec
 from ..core.fingerprint import base_signature, describe_differences, fingerprint
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class, adapter_distribution
-from ..errors import BaseMismatchError, CheckpointError, HubConnectionError, HubNotFoundError, InvalidCheckpointError
+from ..errors import BaseMismatchError, CheckpointError, InvalidCheckpointError
 from .atomic import atomic_path, write_json
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 FORMAT = "adaptkit.adapter"
 FORMAT_VERSION = 1
+LIBRARY = "adaptkit"
+"""The top-level ``library`` key of ``adapter_config.json``: PEFT writes the same file names, and this
+key (with ``format``) tells the two apart at a glance. Files written before it existed still load."""
 CONFIG_FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
     ("adapter", (str,), True),
     ("name", (str,), False),
@@ -66,6 +72,7 @@ def save_adapter(
     adapter_config, state = handle.baked_state() if bake else (handle.config, handle.state_dict())
     dist, version = adapter_distribution(handle.adapter_cls)
     config = {
+        "library": LIBRARY,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "adapter": handle.adapter_cls.name,
@@ -102,6 +109,9 @@ def read_adapter_config(path: str | os.PathLike) -> dict[str, Any]:
         config = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{file} is not valid JSON ({exc})") from None
+    if isinstance(config, dict) and "peft_type" in config:
+        raise CheckpointError(f"{path} holds a PEFT adapter (peft_type {config['peft_type']}), not an adaptkit one: "
+                              "load it with peft (PeftModel.from_pretrained)")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not an adaptkit adapter config")
     if config.get("format_version", 0) > FORMAT_VERSION:
@@ -166,43 +176,17 @@ def check_base(config: dict[str, Any], model: nn.Module) -> None:
         raise BaseMismatchError(f"this adapter was made for a different base{made_for}: {shown}")
 
 
-def adapter_folder(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> Path:
-    """A local adapter folder as is; a ``user/name`` that is not a local folder from the Hub."""
-    path = Path(path_or_repo_id)
-    if path.is_dir() or not isinstance(path_or_repo_id, str):
-        if revision is not None:
-            raise CheckpointError(f"revision= is for Hub repo ids, not for the local path {path}")
-        return path
-    from .hub import download_adapter, looks_like_repo_id  # here: hub imports this module
-
-    if not looks_like_repo_id(path_or_repo_id):
-        if revision is not None:
-            raise CheckpointError(f"{path_or_repo_id!r} is not a Hub repo id (user/name) nor a local folder")
-        return path
-    try:
-        return download_adapter(path_or_repo_id, revision=revision)
-    except (HubNotFoundError, HubConnectionError) as exc:
-        raise type(exc)(f"{path_or_repo_id} is not a local folder, and {exc}") from exc
-
-
-def load_adapter(
+def attach_saved_adapter(
     model: nn.Module,
-    path_or_repo_id: str | os.PathLike,
+    folder: str | os.PathLike,
     *,
-    revision: str | None = None,
     name: str | None = None,
     call: CallSpec | None = None,
 ) -> AdapterHandle:
-    """Attach the adapter saved in a folder, or in a Hub repo ``user/name``, to ``model``.
-
-    A string that is not an existing folder and looks like ``user/name`` is downloaded through the
-    Hub cache (``revision``: a branch, tag or commit; the cache only when ``HF_HUB_OFFLINE=1``).
-    The base is checked against the saved fingerprint first, and the tensors are read before the
-    model is touched. ``name`` defaults to the saved name; ``call`` to the saved call spec.
-    """
-    path = adapter_folder(path_or_repo_id, revision)
-    config = read_adapter_config(path)
-    tensors = read_adapter_tensors(path)
+    """Attach the adapter saved in the local ``folder`` to ``model`` (see :func:`adaptkit.load_adapter`):
+    the base is checked against the saved fingerprint and the tensors are read before the model is touched."""
+    config = read_adapter_config(folder)
+    tensors = read_adapter_tensors(folder)
     check_base(config, model)
     cls = adapter_class(config["adapter"])
     handle = attach_adapter(
@@ -220,7 +204,7 @@ def load_adapter(
         wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
         if missing or unexpected or wrong:
             raise CheckpointError(
-                f"{Path(path) / WEIGHTS_NAME} does not match its config "
+                f"{Path(folder) / WEIGHTS_NAME} does not match its config "
                 f"(missing: {missing[:3]}, unexpected: {unexpected[:3]}, wrong shape: {wrong[:3]})"
             )
         handle.load_state_dict(tensors)

@@ -1,9 +1,12 @@
-"""Adapters on the Hugging Face Hub: push an adapter folder, download a repo through the Hub cache.
+"""Adapters on the Hugging Face Hub: push a run or adapter folder, download a repo through the Hub cache.
 
 Only adapter files travel: ``adapter_config.json``, ``adapter_model.safetensors``,
-``latents.safetensors``, top-level PNGs and the model card; never base weights or training state.
-A pulled repo is listed first and refused if it holds pickles or names that escape its folder; then
-only its top-level safetensors, JSON, images and README are downloaded. Nothing is executed.
+``latents.safetensors``, ``eval.json``, top-level PNGs, the model card and a small ``config.json``
+(the file the Hub counts downloads by for a library without its own entry); never base weights or
+training state. A push makes the repo (or branch) hold exactly these files: others are deleted in
+the same commit. A pulled repo is listed first and refused if it holds pickles or names that escape
+its folder; then only its top-level safetensors, JSON, images and README are downloaded. Nothing is
+executed. huggingface_hub's progress bars stay off during these calls.
 
 Settings are ``huggingface_hub``'s: ``HF_ENDPOINT``, ``HF_TOKEN`` or the login cache, the Hub
 cache (``HF_HUB_CACHE``) and ``HF_HUB_OFFLINE=1`` (use the cache only). ``HF_ENDPOINT`` and
@@ -11,13 +14,15 @@ cache (``HF_HUB_CACHE``) and ``HF_HUB_OFFLINE=1`` (use the cache only). ``HF_END
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx2
 from huggingface_hub import (
@@ -40,9 +45,11 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils import disable_progress_bars
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     AdaptkitError,
     CheckpointError,
@@ -53,14 +60,14 @@ from ..errors import (
     UnsafeRepoError,
 )
 from .atomic import atomic_path
-from .card import CARD_NAME, build_card, is_generated_card
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, check_base, read_adapter_config, read_adapter_tensors
+from .card import OTHER, build_card, is_generated_card, resolve_base_model
+from .checkpoint import FORMAT, LIBRARY, check_base, read_adapter_config, read_adapter_tensors
+from .run_dir import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, shared_files
 
-LATENTS_NAME = "latents.safetensors"
-RUN_IMAGES = ("samples.png", "reconstructions.png", "interpolation.png", "loss.png")
-# Files a fit run writes: removed from the Hub by a push whose folder no longer has them, so a repo
-# never mixes two adapters' files.
-RUN_FILES = frozenset({LATENTS_NAME, *RUN_IMAGES})
+DOWNLOAD_COUNTER = "config.json"
+"""Generated on push: the Hub counts a model's downloads by requests for ``config.json`` unless the
+repo's library is registered with its own query file (see docs/hub.md)."""
+KEPT_ON_HUB = frozenset({".gitattributes"})
 DOWNLOADED_SUFFIXES = (".safetensors", ".json", ".png", ".jpg", ".jpeg", ".webp", ".gif")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]*")  # no glob characters, no separators
@@ -84,10 +91,42 @@ def looks_like_repo_id(value: object) -> bool:
 @dataclass(frozen=True)
 class PushResult:
     url: str  # the repo's page (the branch's, with a revision)
-    commit: str
-    uploaded: list[str]
-    deleted: list[str]
+    commit: str  # the new commit, or the unchanged head when nothing changed
+    uploaded: list[str]  # files added or changed by this push
+    deleted: list[str]  # files of an earlier push that this one does not have
     card: str  # "generated", "yours" (DIR's edited README.md) or "kept" (the Hub's edited card)
+    unchanged: list[str] = field(default_factory=list)  # files the repo already held as they are
+
+    @property
+    def changed(self) -> bool:
+        """False when the repo already held exactly these files (no commit was made)."""
+        return bool(self.uploaded or self.deleted)
+
+
+def download_counter(config: dict[str, Any], base_model: str | None) -> bytes:
+    """The ``config.json`` a push adds: which library and adapter the repo holds (stable bytes, so an
+    unchanged run pushes nothing)."""
+    data = {"library_name": LIBRARY, "format": FORMAT, "adapter": config.get("adapter"),
+            "adapter_config": CONFIG_NAME, "base_model": base_model}
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def _git_blob_sha1(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _same_content(content: bytes, remote: RepoFile) -> bool:
+    """Whether the Hub's file holds ``content`` (by its LFS sha256, or its git blob id)."""
+    if remote.lfs is not None:
+        return hashlib.sha256(content).hexdigest() == remote.lfs.sha256
+    return _git_blob_sha1(content) == remote.blob_id
+
+
+@contextmanager
+def quiet_hub() -> Iterator[None]:
+    """huggingface_hub's own tqdm bars off (commands show rich progress; the library stays quiet)."""
+    with disable_progress_bars():
+        yield
 
 
 def push_adapter(
@@ -98,56 +137,73 @@ def push_adapter(
     revision: str | None = None,
     commit_message: str | None = None,
     overwrite_card: bool = False,
-    license: str = "other",
+    license: str = OTHER,
+    license_name: str | None = None,
+    license_link: str | None = None,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
     token: str | None = None,
 ) -> PushResult:
-    """Upload the adapter in ``folder`` to the model repo ``repo_id`` (created if needed) in one commit.
+    """Make the model repo ``repo_id`` (created if needed) hold exactly the adapter in ``folder``, in
+    one commit: its shared files, the model card and ``config.json``; files of an earlier push that
+    ``folder`` lacks are deleted. Nothing is committed when the repo already holds these files.
 
     ``revision`` is a branch, created from ``main`` if needed. The card is generated, except that a
     ``README.md`` edited in ``folder`` is uploaded as is, and one edited on the Hub is kept; with
-    ``overwrite_card`` it is always regenerated. The folder is only written after a successful push
-    (a generated card is saved there as ``README.md``, never over an edited one).
+    ``overwrite_card`` it is always regenerated. ``license`` (``license_name``/``license_link`` for
+    ``other``), ``base_model`` (the base's Hub id, when adaptkit cannot tell) and ``datasets`` go into
+    the card's metadata. The folder is only written after a successful push (a generated card is
+    saved there as ``README.md``, never over an edited one).
     """
     folder = Path(folder)
     config = read_adapter_config(folder)
     read_adapter_tensors(folder)  # a corrupt file never leaves the machine
-    names = [n for n in (CONFIG_NAME, WEIGHTS_NAME, LATENTS_NAME) if (folder / n).is_file()]
-    names += sorted(p.name for p in folder.glob("*.png") if p.is_file())
+    names = shared_files(folder)
     local_card = (folder / CARD_NAME).read_text(encoding="utf-8") if (folder / CARD_NAME).is_file() else None
     local_edited = local_card is not None and not is_generated_card(local_card)
+    hub_base = resolve_base_model((config.get("base") or {}).get("id"), base_model)
     if local_edited and not overwrite_card:
         card, kind = local_card, "yours"
     else:
-        images = [n for n in names if n.endswith(".png")]
-        card = build_card(folder, config, repo_id, images=images, revision=revision, license=license)
+        card = build_card(folder, config, repo_id, images=[n for n in names if n.endswith(".png")],
+                          revision=revision, license=license, license_name=license_name,
+                          license_link=license_link, base_model=base_model, datasets=datasets)
         kind = "generated"
     endpoint = hub_endpoint()
     api = HfApi(endpoint=endpoint, token=token, library_name="adaptkit", library_version=__version__)
     if is_offline():
         raise HubConnectionError(_OFFLINE_PUSH)
-    with hub_errors(repo_id, revision, token, pushing=True):
+    with hub_errors(repo_id, revision, token, pushing=True), quiet_hub():
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         if revision is not None:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        remote = set(api.list_repo_files(repo_id, revision=revision))
+        remote = {f.path: f for f in api.list_repo_tree(repo_id, revision=revision, recursive=True)
+                  if isinstance(f, RepoFile)}
         if CARD_NAME in remote and kind == "generated" and not overwrite_card:
             path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
             hub_card = Path(path).read_text(encoding="utf-8")
             if hub_card != card and not is_generated_card(hub_card):
                 card, kind = None, "kept"
-        operations = [CommitOperationAdd(n, str(folder / n)) for n in names]
+        contents = {n: (folder / n).read_bytes() for n in names}
+        contents[DOWNLOAD_COUNTER] = download_counter(config, hub_base)
         if card is not None:
-            operations.append(CommitOperationAdd(CARD_NAME, card.encode()))
-        stale = sorted((remote & RUN_FILES) - set(names))
+            contents[CARD_NAME] = card.encode()
+        unchanged = sorted(n for n, c in contents.items() if n in remote and _same_content(c, remote[n]))
+        uploaded = [n for n in contents if n not in unchanged]
+        keep = KEPT_ON_HUB | set(contents) | ({CARD_NAME} if kind == "kept" else set())
+        stale = sorted(set(remote) - keep)
+        operations = [CommitOperationAdd(n, contents[n]) for n in uploaded]
         operations += [CommitOperationDelete(n) for n in stale]
-        message = commit_message or f"Upload {config.get('adapter', 'adapter')} adapter with adaptkit {__version__}"
-        info = api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+        if operations:
+            message = commit_message or f"Upload {config.get('adapter', 'adapter')} adapter with adaptkit {__version__}"
+            commit = api.create_commit(repo_id, operations, commit_message=message, revision=revision).oid
+        else:
+            commit = api.model_info(repo_id, revision=revision).sha
     if kind == "generated" and not local_edited:
         with atomic_path(folder / CARD_NAME) as tmp:
             tmp.write_text(card, encoding="utf-8")
-    uploaded = names + ([CARD_NAME] if card is not None else [])
     page = f"{url}/tree/{revision}" if revision else str(url)
-    return PushResult(url=page, commit=info.oid, uploaded=uploaded, deleted=stale, card=kind)
+    return PushResult(url=page, commit=commit, uploaded=uploaded, deleted=stale, card=kind, unchanged=unchanged)
 
 
 def check_repo_files(repo_id: str, names: list[str]) -> list[str]:
@@ -182,10 +238,11 @@ def download_adapter(repo_id: str, *, revision: str | None = None, token: str | 
             info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision)
             names = [s.rfilename for s in info.siblings or []]
         wanted = check_repo_files(repo_id, names)
-        folder = Path(snapshot_download(
-            repo_id, revision=revision, allow_patterns=wanted, endpoint=endpoint, token=token,
-            local_files_only=offline, library_name="adaptkit", library_version=__version__,
-        ))
+        with quiet_hub():
+            folder = Path(snapshot_download(
+                repo_id, revision=revision, allow_patterns=wanted, endpoint=endpoint, token=token,
+                local_files_only=offline, library_name="adaptkit", library_version=__version__,
+            ))
     try:
         read_adapter_config(folder)
     except CheckpointError as exc:

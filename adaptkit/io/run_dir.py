@@ -1,8 +1,12 @@
-"""A fit run folder: the adapter checkpoint plus the learned latents, pictures, log and summary."""
+"""A fit run folder: the adapter checkpoint plus the learned latents, pictures, log and summary.
+
+This module owns the name of every file in a run folder; other modules import the names from here.
+"""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ from ..bases import Base, load_base
 from ..core.handle import AdapterHandle
 from ..errors import CheckpointError, InvalidCheckpointError, OutputPathError
 from .atomic import atomic_path
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_adapter, read_adapter_config, read_tensors
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, attach_saved_adapter, read_adapter_config, read_tensors
 
 LATENTS_NAME = "latents.safetensors"
 SAMPLES_PNG = "samples.png"
@@ -26,9 +30,18 @@ SUMMARY_JSON = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
 BASE_WEIGHTS_NAME = "base_weights.safetensors"
 """The base tensors a run fine-tuned (``--unfreeze``), by their names in the generator."""
+TENSORBOARD_DIR = "tensorboard"
+"""TensorBoard event files of ``adaptkit fit --report-to tensorboard``."""
 RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
              INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
 """The files ``adaptkit fit`` writes at the top of a run folder (beside ``checkpoints/``)."""
+EVAL_JSON = "eval.json"
+"""Where ``adaptkit eval RUN --json RUN/eval.json`` puts the run's scores; ``push`` puts them on the card."""
+CARD_NAME = "README.md"
+"""The model card ``adaptkit push`` generates (and keeps beside the run once pushed)."""
+SHARED_DATA = (CONFIG_NAME, WEIGHTS_NAME, LATENTS_NAME, EVAL_JSON)
+"""The data files of a run that ``push`` shares, besides its top-level pictures; never base weights, logs or
+training state."""
 
 
 def is_run(folder: str | os.PathLike) -> bool:
@@ -37,11 +50,28 @@ def is_run(folder: str | os.PathLike) -> bool:
     return any((Path(folder) / name).is_file() for name in (CONFIG_NAME, BASE_WEIGHTS_NAME))
 
 
+def shared_files(folder: str | os.PathLike) -> list[str]:
+    """The names of the files of ``folder`` that ``push`` shares: :data:`SHARED_DATA` and every top-level PNG."""
+    folder = Path(folder)
+    names = [n for n in SHARED_DATA if (folder / n).is_file()]
+    return names + sorted(p.name for p in folder.glob("*.png") if p.is_file())
+
+
+def clear_run(folder: str | os.PathLike) -> None:
+    """Remove a run's own files, checkpoints, TensorBoard logs and eval report (never anything else), so a
+    new run can take the folder."""
+    folder = Path(folder)
+    for name in (CHECKPOINTS_DIR, TENSORBOARD_DIR):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    for name in (*RUN_FILES, EVAL_JSON):
+        (folder / name).unlink(missing_ok=True)
+
+
 def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
     """Refuse an output path (given as ``option``) that is one of the run ``folder``'s own files or
     inside its ``checkpoints/``: a command's output never overwrites the run it reads."""
     target = Path(out).resolve()
-    for name in (*RUN_FILES, CHECKPOINTS_DIR):
+    for name in (*RUN_FILES, CHECKPOINTS_DIR, TENSORBOARD_DIR):
         own = (Path(folder) / name).resolve()
         if target == own or own in target.parents:
             raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")
@@ -169,7 +199,7 @@ def load_run(
         base = load_base(base_id, device=device, **options)
     if (folder / BASE_WEIGHTS_NAME).is_file():
         load_base_weights(folder, base)
-    handle = load_adapter(base.generator, folder, name=name) if config is not None else None
+    handle = attach_saved_adapter(base.generator, folder, name=name) if config is not None else None
     if handle is not None and handle.new_classes:
         base = replace(base)  # a caller's Base keeps its own class list
         try:

@@ -7,6 +7,7 @@ built from this dataclass: an option's flag is its field name with dashes (``lr_
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import tomllib
 import types
@@ -23,8 +24,10 @@ PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "rgb32", "none")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 UNFREEZE_ALL = "all"
 
+REPORT_TO_CHOICES = ("none", "tensorboard")
+TENSORBOARD_MISSING = "--report-to tensorboard needs the tensorboard package: pip install tensorboard"
 RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "log_every", "collapse_check_every", "quiet", "device",
-                       "resume", "overwrite"})
+                       "resume", "overwrite", "report_to"})
 """Settings a resumed run may change; every other one must match the interrupted run."""
 
 
@@ -128,6 +131,10 @@ class FitConfig:
                         "and --quiet may change.")
     overwrite: bool = _opt(False, "Write into a non-empty --out, replacing a previous run there.")
     quiet: bool = _opt(False, "No progress bar: a plain line every 10% of the steps (for log files).")
+    report_to: str = _opt("none", "Also log every loss term, the learning rates and, at each checkpoint, a grid of "
+                          "16 fixed samples for an experiment tracker: `tensorboard` (event files in "
+                          "RUN/tensorboard; needs the tensorboard package) or `none`.",
+                          choices=REPORT_TO_CHOICES)
 
     # --- derived values ---------------------------------------------------------------------
     @property
@@ -190,6 +197,10 @@ class FitConfig:
             raise ConfigError(f"--truncation must be a positive number, none or base, got {self.truncation!r}")
         if self.perceptual not in PERCEPTUAL_CHOICES:
             raise ConfigError(f"--perceptual must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
+        if self.report_to not in REPORT_TO_CHOICES:
+            raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}")
+        if self.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError(TENSORBOARD_MISSING)
         if self.precision not in PRECISION_CHOICES:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.adapter == "none" and not self.unfreeze:

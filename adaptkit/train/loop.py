@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import shutil
 import signal
 import threading
 import time
@@ -20,7 +19,7 @@ from ..core.plugins import adapter_class
 from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
 from ..io.checkpoint import save_adapter
-from ..io.run_dir import CHECKPOINTS_DIR, RUN_FILES, save_base_weights, save_latents
+from ..io.run_dir import CHECKPOINTS_DIR, TENSORBOARD_DIR, clear_run, save_base_weights, save_latents
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
@@ -34,6 +33,7 @@ from .state import (
     latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
     save_checkpoint, unprefixed,
 )
+from .tracking import Tracker, open_tracker
 
 
 class FitStep(nn.Module):
@@ -178,6 +178,7 @@ class Trainer:
         self.running: torch.Tensor | None = None
         self.names: list[str] = []
         self.count = 0
+        self.tracker = Tracker()
 
     # --- setup ------------------------------------------------------------------------------
     def _prepare_out(self) -> Path | None:
@@ -200,9 +201,7 @@ class Trainer:
     def _clear_previous_run(self) -> None:
         """--overwrite: remove the previous run's own files (never anything else), once setup succeeded."""
         if self.procs.main:
-            shutil.rmtree(self.ckpt_dir, ignore_errors=True)
-            for name in RUN_FILES:
-                (self.out / name).unlink(missing_ok=True)
+            clear_run(self.out)
 
     def setup(self) -> None:
         cfg, device = self.config, self.device
@@ -248,6 +247,9 @@ class Trainer:
             self.guard = CollapseGuard.create(base, self.objective.labels, cfg.seed)
             if resume is None:
                 self.guard.measure(0)
+        if self.procs.main:
+            self.tracker = open_tracker(cfg.report_to, self.out / TENSORBOARD_DIR, base, self.objective.labels, cfg.seed,
+                                        self._outputs)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device, partly_used=bool(self.handle and self.handle.new_classes))
         self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
@@ -385,8 +387,16 @@ class Trainer:
         if bad:
             self._diverged(bad)
         self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
+        self.tracker.scalars(self.step, {**{f"loss/{k}": v for k, v in means.items()}, **self._learning_rates()})
         self.reporter.log(self.step, means)
         return stop_any
+
+    def _learning_rates(self) -> dict[str, float]:
+        """Every optimizer parameter group's current rate, tagged ``lr/<group>`` (``lr/aux/<optimizer>``)."""
+        rates = {f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups}
+        for name, opt in self.objective.optimizers().items():
+            rates.update({f"lr/aux/{name}": g["lr"] for g in opt.param_groups[:1]})
+        return rates
 
     def _diverged(self, bad: dict[str, float]) -> None:
         if self.procs.main:
@@ -433,6 +443,7 @@ class Trainer:
         hint = f"Likely the learning rate is too high for these images: try {rate}"
         with self._outputs():
             warning = self.guard.check(self.step, hint + " or fewer --steps (see collapse in summary.json)")
+        self.tracker.scalars(self.step, {f"collapse/{k}": v for k, v in self.guard.history[-1].items() if k != "step"})
         if warning:
             self.reporter.note(f"[yellow]warning:[/] {warning}")
 
@@ -443,6 +454,8 @@ class Trainer:
         self.started = time.perf_counter()
         self.session_start_step = self.step
         self.reporter.start(cfg.steps, self.step)
+        if self.step == 0:
+            self.tracker.samples(0)
         with StopRequest(self.reporter) as stop_request:
             try:
                 while self.step < cfg.steps:
@@ -455,6 +468,7 @@ class Trainer:
                         stopping = self._flush(stop_request.requested) or stopping
                     if checkpoint or stopping:
                         self._checkpoint()
+                        self.tracker.samples(self.step)
                     if stopping:
                         if procs.main:
                             write_log(self.out, self.history)
@@ -463,6 +477,7 @@ class Trainer:
                             f"continue with: adaptkit fit --out {self.out} --resume")
             finally:
                 self.reporter.close()
+                self.tracker.close()
         self.train_time = time.perf_counter() - self.started
 
     # --- outputs ----------------------------------------------------------------------------
@@ -508,6 +523,8 @@ class Trainer:
                 "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets),
                 "lr": self.adapter_lr()},
             "unfrozen_base_parameters": sum(p.numel() for p in self.unfrozen.values()),
+            "lr_base": cfg.base_lr() if self.unfrozen else None,
+            "truncation": base.resolve_truncation(cfg.truncation) or "none",
             "base": {"id": cfg.base, "options": options, "latent_dim": base.latent_dim,
                      "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},
             "objective": cfg.objective,

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..bases.base import Base, Truncation
 from ..images import save_grid
 from ..io.atomic import atomic_path, write_json
