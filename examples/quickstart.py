@@ -1,5 +1,5 @@
 """adaptkit in one page: attach a bsa adapter to a frozen generator, fit it to a few images,
-save it (kilobytes), load it onto a fresh copy of the base, and check the outputs match.
+save it (only the adapter), load it onto a fresh copy of the base, and check the outputs match.
 
     python examples/quickstart.py
 """
