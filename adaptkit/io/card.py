@@ -22,8 +22,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import safe_open
 
 from ..bases import base_hub_model, is_base_spec
-from .checkpoint import WEIGHTS_NAME
-from .run_dir import EVAL_JSON, SAMPLES_PNG, SUMMARY_JSON, base_options
+from .run_dir import EVAL_JSON, SAMPLES_PNG, SUMMARY_JSON, WEIGHTS_NAME, base_options
 
 TAGS = ("adaptkit", "few-shot-image-generation")
 UNCONDITIONAL_TASK = "unconditional-image-generation"
