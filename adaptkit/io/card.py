@@ -216,7 +216,7 @@ def build_card(
     lines += ["## Use it", ""] + _use_it(repo_id, revision, base_id, config, summary)
     if results:
         lines += ["## Evaluation", "", f"`adaptkit eval`: {report.get('n_generated', '?')} generated vs. "
-                  f"{report.get('n_real', '?')} real images, features {report.get('extractor', '?')}.", "",
+                  f"{report.get('n_real', '?')} real images, feature network {report.get('extractor', '?')}.", "",
                   "| metric | value |", "|---|---|"]
         lines += [f"| {r.metric_name} | {r.metric_value:.4g} |" for r in results]
         lines.append("")
