@@ -56,6 +56,7 @@ from .sample import (
     interpolate_latents,
     interpolate_run,
     sample_images,
+    sample_run,
 )
 from .train import FitConfig, fit, resume_config
 
@@ -118,6 +119,7 @@ __all__ = [
     "pull_adapter",
     "push_adapter",
     "sample_images",
+    "sample_run",
     "resume_config",
     "run_demo",
     "save_adapter",

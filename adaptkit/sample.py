@@ -117,6 +117,33 @@ def sample_images(
     return generate_images(base, z, y, batch_size=batch_size, on_batch=on_batch)
 
 
+def run_class_labels(
+    run: Run, n: int, class_id: int | str | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor | None:
+    """``n`` class ids for samples of ``run``: ``class_id`` for all; else drawn from the classes of
+    the run's training images (``run.trained_classes``), in their proportions; random classes when
+    the run records none (see ``class_labels``)."""
+    if class_id is not None or not run.base.conditional or run.trained_classes is None:
+        return class_labels(run.base, n, class_id, generator)
+    pool = run.trained_classes.cpu()
+    return pool[torch.randint(len(pool), (n,), generator=generator)].to(run.base.device)
+
+
+def sample_run(
+    run: Run, n: int, *, truncation: Truncation = BASE_TRUNCATION, class_id: int | str | None = None,
+    seed: int | None = 0, batch_size: int = 64, on_batch: BatchCallback | None = None,
+) -> torch.Tensor:
+    """``n`` images (N, C, H, W) in [-1, 1] on the CPU from the adapted base of ``run``: truncated-normal
+    latents, classes from ``run_class_labels`` (so samples come in the proportions the adapter was
+    trained on), both drawn from one generator seeded with ``seed``. Images are as the generator
+    draws them (``run.as_trained`` turns them back for a run trained on inverted images)."""
+    require_positive(n, "the number of samples")
+    generator = seeded(seed)
+    z = run.base.sample_latents(n, truncation, generator=generator)
+    y = run_class_labels(run, n, class_id, generator)
+    return generate_images(run.base, z, y, batch_size=batch_size, on_batch=on_batch)
+
+
 def interpolate_latents(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
     """``steps`` latents on the straight line from ``z_a`` to ``z_b`` (the BSA paper's linear
     interpolation), stacked on a new first dimension; the ends are ``z_a`` and ``z_b`` exactly."""
@@ -188,12 +215,22 @@ def learned_endpoints(
     return z, y
 
 
-def consecutive_pairs(count: int, rows: int) -> list[tuple[int, int]]:
-    """Up to ``rows`` pairs of learned latents to interpolate between: (0, 1), (1, 2), …"""
+DEFAULT_ROWS = 4
+"""Rows of an interpolation when none are asked for (fewer when the run has fewer learned pairs)."""
+
+
+def consecutive_pairs(count: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """``rows`` pairs of learned latents to interpolate between: (0, 1), (1, 2), … (default: up to
+    ``DEFAULT_ROWS``). More rows than the ``count - 1`` consecutive pairs is an ``InvalidValueError``."""
     if count < 2:
         raise InvalidValueError(f"interpolating learned latents needs at least 2, the run has {count}")
+    if rows is None:
+        rows = min(DEFAULT_ROWS, count - 1)
     require_positive(rows, "the number of rows")
-    return [(r, r + 1) for r in range(min(rows, count - 1))]
+    if rows > count - 1:
+        raise InvalidValueError(f"{rows} rows asked, but the run's {count} learned latents give at most {count - 1} "
+                                f"consecutive pairs (0→1 … {count - 2}→{count - 1}); choose others with --pair I J")
+    return [(r, r + 1) for r in range(rows)]
 
 
 def interpolate_run(
@@ -201,7 +238,7 @@ def interpolate_run(
     steps: int = 8,
     *,
     pairs: Sequence[tuple[int, int]] | None = None,
-    rows: int = 4,
+    rows: int | None = None,
     random: bool = False,
     truncation: Truncation = BASE_TRUNCATION,
     class_id: int | str | None = None,
@@ -211,17 +248,21 @@ def interpolate_run(
 ) -> torch.Tensor:
     """Interpolation strips (R, steps, C, H, W) of a loaded run.
 
-    Learned latents (default): one row per pair (i, j) of latent indices, by default (0, 1),
-    (1, 2), … (at most ``rows``); the ends are exactly the run's reconstructions of images i and j.
-    ``random=True``: ``rows`` pairs of random latents (truncated normal, ``seed``), each row with
-    one class. ``class_id`` sets every image's class.
+    Learned latents (default): one row per pair (i, j) of latent indices, by default ``rows`` pairs
+    (0, 1), (1, 2), … (see ``consecutive_pairs``); the ends are exactly the run's reconstructions of
+    images i and j. ``random=True``: ``rows`` (default ``DEFAULT_ROWS``) pairs of random latents (truncated normal, ``seed``), each row with
+    one class, drawn as ``sample_run`` draws them (the run's training classes). ``class_id`` sets
+    every image's class.
     """
     base = run.base
     if random:
+        rows = DEFAULT_ROWS if rows is None else rows
         require_positive(rows, "the number of rows")
-        z, y = random_latents(base, 2 * rows, truncation=truncation, class_id=class_id, seed=seed)
-        ends = StripEnds(z[:rows], z[rows:], y[:rows] if y is not None else None)
-        return interpolate_images(base, ends, steps, batch_size=batch_size, on_batch=on_batch)
+        generator = seeded(seed)
+        z = base.sample_latents(2 * rows, truncation, generator=generator)
+        y = run_class_labels(run, rows, class_id, generator)
+        return interpolate_images(base, StripEnds(z[:rows], z[rows:], y), steps, batch_size=batch_size,
+                                  on_batch=on_batch)
     if run.latents is None:
         raise InvalidValueError(f"{run.folder} has no learned latents: interpolate random ones instead (--random)")
     pairs = list(pairs) if pairs else consecutive_pairs(len(run.latents), rows)

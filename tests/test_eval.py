@@ -21,11 +21,10 @@ from adaptkit.data import load_image_folder
 from adaptkit.errors import DataError, EvaluationError, WeightsNotFoundError
 from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
 from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
-from adaptkit.eval.run_samples import samples_from_run
 from adaptkit.images import save_images
 from adaptkit.io.image_folder import read_image_folder
 from adaptkit.io.run_dir import is_run, load_run
-from adaptkit.sample import generate_images
+from adaptkit.sample import generate_images, sample_run
 from adaptkit.train import FitConfig, fit
 from clitools import one_line_error
 from imagefolder import blob_images, write_images
@@ -272,6 +271,42 @@ def test_evaluate_reports_every_metric_and_how(random_extractor, tmp_path):
         evaluate(generated, real, extractor="vgg")
 
 
+def test_few_images_give_a_warning(random_extractor):
+    from adaptkit.eval.report import MIN_RELIABLE_IMAGES
+
+    g = torch.Generator().manual_seed(0)
+    few = evaluate(torch.rand(10, 1, 32, 32, generator=g), torch.rand(12, 1, 32, 32, generator=g),
+                   extractor=random_extractor)
+    assert [n for n in few.notes if n.startswith("warning: only 10 generated and 12 real images")]
+    n = MIN_RELIABLE_IMAGES
+    enough = evaluate(torch.rand(n, 1, 32, 32, generator=g), torch.rand(n, 1, 32, 32, generator=g),
+                      extractor=random_extractor)
+    assert not [note for note in enough.notes if note.startswith("warning")]
+
+
+def test_collapse_is_reported_even_when_mean_variance_looks_healthy(random_extractor, monkeypatch):
+    import adaptkit.eval.report as report_module
+    from adaptkit.eval import MeanVariance
+
+    monkeypatch.setattr(report_module, "mean_variance", lambda gen, real: MeanVariance(0.914, 32, 32))
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(60, 1, 32, 32, generator=g) * 2 - 1
+    blank = torch.ones(60, 1, 32, 32)      # every sample the same all-white image
+    report = evaluate(blank, real, extractor=random_extractor)
+    (warning,) = [n for n in report.notes if "collapse" in n]
+    assert warning.startswith("warning: collapse: LPIPS diversity of the generated images is 0.0000")
+    assert "although mean variance is 0.914" in warning
+
+
+def test_eval_help_says_a_run_is_sampled_in_its_training_classes():
+    from adaptkit.eval.report import MIN_RELIABLE_IMAGES
+
+    text = " ".join(CliRunner().invoke(cli, ["eval", "--help"]).output.split())
+    assert "random classes" not in text
+    assert "Default: run folder: the classes of the run's training images, in their proportions" in text
+    assert f"Fewer than {MIN_RELIABLE_IMAGES} images" in text
+
+
 # --- sanity on real data -----------------------------------------------------------------------
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-test"
@@ -403,14 +438,14 @@ def test_cli_eval_json_never_overwrites_the_runs_own_files(tmp_path):
 
 def test_samples_from_a_run_follow_its_training_classes(tmp_path):
     run = load_run(make_run(tmp_path / "run", seed=1, labels=[2, 2, 3]))
-    a = samples_from_run(run, 6, seed=5)
+    a = sample_run(run, 6, seed=5)
     # batches of 4 + 2 give the same samples (up to kernel rounding, which varies with the thread count)
-    assert a.shape == (6, 3, 16, 16) and torch.allclose(a, samples_from_run(run, 6, seed=5, batch_size=4), atol=1e-6)
+    assert a.shape == (6, 3, 16, 16) and torch.allclose(a, sample_run(run, 6, seed=5, batch_size=4), atol=1e-6)
     z = run.base.sample_latents(6, 0.4, generator=torch.Generator().manual_seed(5))
     by_class = {c: generate_images(run.base, z, torch.full((6,), c)) for c in range(4)}
     assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
     assert not any(torch.allclose(a[i], by_class[0][i], atol=1e-6) for i in range(6))
-    assert torch.allclose(samples_from_run(run, 6, seed=5, class_id=0), by_class[0], atol=1e-6)
+    assert torch.allclose(sample_run(run, 6, seed=5, class_id=0), by_class[0], atol=1e-6)
 
 
 def test_cli_eval_errors_are_one_line(tmp_path):

@@ -75,7 +75,7 @@ def test_fit_writes_the_run_and_reproduces_reconstructions(tmp_path, blobs):
     assert summary["it_per_s"] > 0 and summary["versions"]["torch"] == torch.__version__
     log = (out / "log.csv").read_text().splitlines()
     assert log[0] == "step,elapsed_s,total,pixel,latent,adapter_reg" and len(log) == 5
-    assert Image.open(out / "loss.png").size == (900, 520)
+    assert Image.open(out / "loss.png").size[0] == 900
     assert Image.open(out / "samples.png").size == (4 * 18 + 2, 4 * 18 + 2)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000040.json",
                                                                      "step-0000040.safetensors"]
@@ -97,10 +97,46 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bitwise(tmp_path, blobs, monkey
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())[0] == "step-0000005.json"
     assert not (tmp_path / "cut" / "adapter_config.json").exists()
 
+    log = tmp_path / "cut" / "log.csv"
+    assert [line.split(",")[0] for line in log.read_text().splitlines()] == ["step", "2", "3", "4", "5"]
+    with open(log, "a") as f:   # as if the process had died after logging step 7, past its last checkpoint
+        f.write("7,1.0,2.0,0.5,28.0,0.01\n")
     resumed = fit(resume_config(tmp_path / "cut"))
+    assert [line.split(",")[0] for line in log.read_text().splitlines()] == ["step", "2", "3", "4", "5", "6", "8"]
     a, b = tensors(reference), tensors(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert np.array_equal(pixels(reference / "reconstructions.png"), pixels(resumed / "reconstructions.png"))
+
+
+def test_the_run_folder_and_its_log_exist_while_training(tmp_path, blobs, monkeypatch):
+    out, seen = tmp_path / "run", {}
+    step = GloObjective.loss
+
+    def watching(self, index):
+        if not seen and (out / "log.csv").is_file() and len((out / "log.csv").read_text().splitlines()) == 3:
+            seen["summary"] = json.loads((out / "summary.json").read_text())
+            seen["files"] = sorted(p.name for p in out.iterdir())
+        return step(self, index)
+
+    monkeypatch.setattr(GloObjective, "loss", watching)
+    fit(config(blobs, out, steps=30, log_every=10, checkpoint_every=10))
+    assert seen["summary"]["status"] == "running" and seen["summary"]["training"]["steps"] == 30
+    assert seen["summary"]["base"]["id"] == TINY_COND
+    assert {"checkpoints", "log.csv", "loss.png", "summary.json"} <= set(seen["files"])   # at step 20 of 30
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
+def test_loss_png_gives_each_term_its_own_axis(tmp_path):
+    from adaptkit.plot import COLORS
+    from adaptkit.train.outputs import write_log
+
+    history = [{"step": s, "elapsed_s": s / 10, "total": 100 + 0.5 / s, "pixel": 0.5 / s, "latent": 100.0}
+               for s in range(1, 41)]
+    write_log(tmp_path, history)
+    px = np.asarray(Image.open(tmp_path / "loss.png").convert("RGB")).astype(int)
+    total = np.all(np.abs(px - [int(COLORS[0][i:i + 2], 16) for i in (1, 3, 5)]) < 8, axis=-1)
+    rows = np.nonzero(total.any(axis=1))[0]
+    assert rows.max() - rows.min() > 100   # the total's fall is visible, not flattened by the latent term
 
 
 def test_resume_can_extend_but_not_change_settings(tmp_path, blobs):

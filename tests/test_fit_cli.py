@@ -124,3 +124,31 @@ def test_interrupt_then_resume_from_the_command_line(tmp_path, data, monkeypatch
     result = run("fit", "--out", out, "--resume", "--quiet")
     assert result.exit_code == 0, result.output
     assert "resuming" in result.stderr and json.loads((out / "summary.json").read_text())["steps"] == 4
+
+
+def test_without_a_terminal_fit_prints_plain_progress_lines(tmp_path, data):
+    result = run("fit", "--data", data, "--out", tmp_path / "run", *TINY, "--steps", "20", "--log-every", "2")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == [f"{s}/20" for s in range(2, 21, 2)], result.stderr
+    assert all("it/s" in line and "ETA" in line for line in lines)
+
+
+@pytest.mark.parametrize("command", ["fit", "demo", "sample", "interpolate", "morph", "eval"])
+def test_every_computing_command_takes_threads(command):
+    from adaptkit.cli import cli
+
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "--threads" in result.stdout
+    (option,) = [p for p in cli.commands[command].params if p.name == "threads"]
+    assert option.default == 1
+
+
+def test_threads_sets_torchs_thread_count(tmp_path, data):
+    import torch
+
+    result = run("fit", "--data", data, "--out", tmp_path / "run", *TINY, "--steps", "1", "--quiet", "--threads", "2")
+    assert result.exit_code == 0, result.output
+    assert torch.get_num_threads() == 2   # the one_thread fixture restores it afterwards
+    one_line_error_result = run("fit", "--threads", "0")
+    assert one_line_error_result.exit_code == 2 and "--threads" in one_line_error_result.output

@@ -164,3 +164,50 @@ def test_sample_the_unadapted_base_without_a_run(tmp_path):
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (2 * 18 + 2, 2 * 18 + 2)
     one_line_error(invoke("sample", "-n", 4), "give a run folder DIR, or --base NAME")
+
+
+def test_sample_a_run_uses_its_training_classes(tmp_path):
+    from adaptkit.sample import generate_images
+
+    run_dir = make_run(tmp_path / "run", 1, count=3, labels=[2, 2, 3])
+    result = invoke("sample", run_dir, "-n", 6, "--seed", 5, "--each", "--out", tmp_path / "each", *CPU)
+    assert result.exit_code == 0, result.output
+    run = load_run(run_dir)
+    z = run.base.sample_latents(6, "base", generator=torch.Generator().manual_seed(5))
+    by_class = {c: to_uint8(generate_images(run.base, z, torch.full((6,), c))) for c in range(4)}
+    for i in range(6):
+        with Image.open(tmp_path / "each" / f"{i:04d}.png") as im:
+            px = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+        found = [c for c in range(4) if torch.equal(px, by_class[c][i])]
+        assert found and found[0] in (2, 3), (i, found)
+    result = invoke("sample", run_dir, "-n", 6, "--seed", 5, "--class", 0, "--each", "--out", tmp_path / "zero", *CPU)
+    with Image.open(tmp_path / "zero" / "0000.png") as im:
+        assert torch.equal(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1), by_class[0][0])
+
+
+def test_interpolate_random_uses_the_runs_classes(tmp_path, monkeypatch):
+    import adaptkit.sample as sample
+
+    run_dir = make_run(tmp_path / "run", 1, count=3, labels=[3, 3, 3])
+    seen = []
+    generate = sample.generate_images
+    monkeypatch.setattr(sample, "generate_images", lambda base, z, y=None, **kw: seen.append(y) or generate(base, z, y, **kw))
+    result = invoke("interpolate", run_dir, "--random", "--rows", 5, "--steps", 2, *CPU)
+    assert result.exit_code == 0, result.output
+    assert seen and all(y.tolist() == [3] * 5 for y in seen)
+
+
+def test_interpolate_more_rows_than_pairs_is_one_clear_error(run_dir):
+    one_line_error(invoke("interpolate", run_dir, "--rows", 30, *CPU),
+                   "30 rows asked, but the run's 3 learned latents give at most 2 consecutive pairs")
+    result = invoke("interpolate", run_dir, "--rows", 2, *CPU)
+    assert result.exit_code == 0 and "(2 rows × 8 steps)" in result.output
+
+
+def test_a_png_without_gif_removes_the_stale_gif_of_an_earlier_call(run_dir):
+    assert invoke("interpolate", run_dir, "--gif", *CPU).exit_code == 0
+    gif = run_dir / "interpolation_learned.gif"
+    assert gif.is_file()
+    result = invoke("interpolate", run_dir, "--pair", 0, 2, *CPU)
+    assert result.exit_code == 0, result.output
+    assert not gif.exists() and "removed" in result.output

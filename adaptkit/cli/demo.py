@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
 from rich.console import Console
 
 from ..demo import DEMO_DATA, DEMO_OUT, DEMO_STEPS, run_demo
 from ..io.run_dir import RECONSTRUCTIONS_PNG, SAMPLES_PNG
 from . import cli
 from .fit import command_line, field_options, given_settings, train_and_report
+from .threads import threads_option
 
 console = Console(highlight=False)
 
@@ -20,12 +20,10 @@ console = Console(highlight=False)
 @click.option("--out", default=DEMO_OUT, show_default=True, metavar="DIR",
               help=f"Run folder to write; the training images go to its {DEMO_DATA}/ subfolder.")
 @click.option("--steps", type=int, default=DEMO_STEPS, show_default=True, help="Optimizer steps.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="CPU threads of torch. digits32 is small: one thread is fastest on a small or busy machine "
-                   "(two threads ran 4× slower on a loaded 2-core one).")
+@threads_option
 @field_options("adapter", "adapter_options", "unfreeze", "seed", "device", "overwrite", "quiet")
 @click.pass_context
-def demo_command(ctx: click.Context, threads: int, **options: Any) -> None:
+def demo_command(ctx: click.Context, **options: Any) -> None:
     """Adapt the embedded digits32 base (handwritten digits 0–7) to 25 built-in images.
 
     The images are made here, not downloaded: bold, slanted typeset digits, one class folder per
@@ -33,7 +31,6 @@ def demo_command(ctx: click.Context, threads: int, **options: Any) -> None:
     minutes on two CPU cores) and writes samples.png and reconstructions.png, where the
     handwritten digits have turned bold and slanted.
     """
-    torch.set_num_threads(threads)
     given = given_settings(ctx, options)
     out = train_and_report(lambda: run_demo(**given, command=command_line(ctx, given)))
     if out is not None:

@@ -9,11 +9,11 @@ from rich.console import Console
 from ..eval.diversity import DISTANCE_KINDS
 from ..eval.features import EXTRACTOR_KINDS
 from ..eval.report import evaluate
-from ..eval.run_samples import samples_from_run
 from ..io.image_folder import read_image_folder
 from ..io.run_dir import is_run, refuse_run_file
+from ..sample import sample_run
 from . import cli
-from .sampling import _class, _device, base_options, latent_options, open_run, progress
+from .sampling import RUN_CLASSES, _class, _device, base_options, latent_options, open_run, progress
 
 console = Console(highlight=False)
 DEFAULT_RUN_SAMPLES = 500
@@ -36,7 +36,7 @@ DEFAULT_RUN_SAMPLES = 500
               help="LPIPS distance: the lpips package (needs AlexNet weights on disk) or feature maps.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
-@latent_options
+@latent_options(f"run folder: {RUN_CLASSES}")
 @base_options
 def eval_command(
     folder: Path, real_dir: Path, num: int | None, features: str, inception_weights: Path | None,
@@ -46,27 +46,36 @@ def eval_command(
     """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.
 
     FOLDER is a folder of generated images, or a fit run folder (an adapter or fine-tuned base
-    weights) from which N samples are drawn: classes as in the run's training images unless
-    --class is given.
-    The --base/--latent-dim/--num-classes/--truncation/--class options apply to run folders only.
+    weights) from which N samples are drawn, in the classes of the run's training images (in
+    their proportions) unless --class is given; a run trained on inverted images (fit --invert)
+    has the real images inverted too. The --base/--latent-dim/--num-classes/--truncation/--class
+    options apply to run folders only. Fewer than 50 images in either set give a warning: the
+    metrics are unreliable there (see docs/usage.md).
     """
     from_run = is_run(folder)
     if json_out is not None and from_run:
         refuse_run_file(json_out, folder, "--json")
     real = read_image_folder(real_dir)
+    notes = []
     if from_run:
         run = open_run(str(folder), base_spec, latent_dim, num_classes, device)
         n = num or DEFAULT_RUN_SAMPLES
         with progress(n, "sampling") as on_batch:
-            generated = samples_from_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
-                                         batch_size=batch_size, on_batch=on_batch)
+            generated = sample_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
+                                   batch_size=batch_size, on_batch=on_batch)
+        if run.invert:
+            real = run.as_trained(real)
+            notes.append(f"{folder} trained on inverted images (fit --invert): the real images were inverted "
+                         "too, so both sets are compared as the generator draws them")
     else:
         generated = read_image_folder(folder, limit=num, seed=seed)
     report = evaluate(generated, real, extractor=features, diversity=diversity, inception_weights=inception_weights,
                       seed=seed, batch_size=batch_size, device=_device(device), progress=True)
+    report.notes[:0] = notes
     console.print(report.table())
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        kind, _, text = note.partition(": ") if note.startswith("warning: ") else ("note", "", note)
+        console.print(f"[yellow]{kind}:[/] {text}", soft_wrap=True)
     if json_out is not None:
         report.to_json(json_out)
         console.print(f"wrote {json_out}")

@@ -22,6 +22,7 @@ from ..train.config import FIELDS, FitConfig, flag, read_config_file
 from ..train.ddp import torchrun_processes
 from ..train.loop import fit, resume_config
 from . import cli, err_console
+from .threads import threads_option
 
 console = Console(highlight=False)
 RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME, **{n: n for n in (
@@ -147,6 +148,7 @@ def train_and_report(train: Callable[[], Path]) -> Path | None:
               help="TOML file of settings; keys are these option names (e.g. lr-adapter = 0.05, class = 3, "
                    "[adapter-option] table). Options on the command line win.")
 @field_options()
+@threads_option
 @click.pass_context
 def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> None:
     """Adapt a frozen base generator to a folder of 25–100 images.

@@ -14,11 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..bases import Base, load_base
 from ..errors import ConfigError, InvalidValueError
 from ..images import grid_image, save_gif, save_grid, save_images
-from ..io.run_dir import Run, load_run, refuse_run_file
+from ..io.image_folder import invert_images
+from ..io.run_dir import Run, load_run, refuse_run_file, trained_inverted
 from ..morph import morph_runs
-from ..sample import interpolate_run, require_positive, sample_images
+from ..sample import DEFAULT_ROWS, interpolate_run, require_positive, sample_images, sample_run
 from . import cli
 from .base_sizes import BASE_SIZE_OPTIONS
+from .threads import threads_option
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -45,26 +47,33 @@ def base_options(f: Callable) -> Callable:
         *BASE_SIZE_OPTIONS,
         click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, … (auto: cuda if available)."),
         click.option("--batch-size", default=32, show_default=True, help="Images generated per forward pass."),
+        threads_option,
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def latent_options(f: Callable) -> Callable:
-    """Options for drawing random latents."""
+RUN_CLASSES = "the classes of the run's training images, in their proportions"
+
+
+def latent_options(class_default: str) -> Callable[[Callable], Callable]:
+    """Options for drawing random latents; ``class_default`` says which classes are used without --class."""
     options = [
         click.option("--class", "class_", metavar="ID|NAME",
-                     help="Class of every image (conditional bases): an id or a name. Default: random classes."),
+                     help=f"Class of every image (conditional bases): an id or a name. Default: {class_default}."),
         click.option("--seed", default=0, show_default=True, help="Seed of the random latents and classes."),
         click.option("--truncation", default="base", show_default=True, metavar="T|none|base",
                      help="Redraw latent values beyond ±T (the papers' truncation trick); `none` draws "
                      "plain N(0, I); `base` uses the base's default (0.4 for BigGAN and digits32, none "
                      "for digiface64)."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
 
 
 def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_classes: int | None,
@@ -88,43 +97,52 @@ def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
 
 def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
     """Save strips (R, steps, C, H, W) as a grid PNG (one row per strip) and, optionally, a GIF whose
-    frame k shows every row's step k; returns what was written."""
+    frame k shows every row's step k; returns what was written. Without ``gif``, a GIF of the same
+    name left by an earlier call is removed: it would show other strips than the new PNG."""
     rows, steps = strips.shape[:2]
     save_grid(strips.flatten(0, 1), out, nrow=steps)
     written = f"{out} ({rows} row{'s' * (rows > 1)} × {steps} steps)"
+    companion = out.with_suffix(".gif")
     if gif:
         nrow = math.ceil(math.sqrt(rows))
         frames = [grid_image(strips[:, k], nrow=nrow) for k in range(steps)]
-        written += f" and {save_gif(frames, out.with_suffix('.gif'))}"
+        written += f" and {save_gif(frames, companion)}"
+    elif companion.is_file():
+        companion.unlink()
+        written += f"; removed {companion} of an earlier call (--gif writes a new one)"
     return written
 
 
 @cli.command("sample")
 @click.argument("run_dir", metavar="[DIR]", required=False)
 @click.option("-n", "count", default=16, show_default=True, help="Number of images.")
-@latent_options
+@latent_options(f"{RUN_CLASSES} (random classes for --base without DIR)")
 @click.option("--out", type=click.Path(dir_okay=True), help="Output PNG (or folder with --each). Default: DIR/samples_<seed>.png.")
 @click.option("--each", is_flag=True, help="Write one PNG per image into a folder instead of one grid.")
 @click.option("--nrow", type=int, help="Images per grid row (default: a square grid).")
 @base_options
 def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, base_spec, latent_dim, num_classes,
                    device, batch_size) -> None:
-    """Draw random images from the adapted generator of run folder DIR, or from the unadapted base
-    --base when no DIR is given (written to the current folder unless --out says where)."""
+    """Draw random images from the adapted generator of run folder DIR (in the classes of its training
+    images, unless --class is given), or from the unadapted base --base when no DIR is given (random
+    classes; written to the current folder unless --out says where)."""
     require_positive(count, "-n (the number of images)")
     if run_dir is not None and out:
         refuse_run_file(out, run_dir, "--out")
     if run_dir is None:
         if not base_spec:
             raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
-        base, folder = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes,
-                                 device=_device(device)), Path(".")
+        base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=_device(device))
+        folder = Path(".")
+        with progress(count, "sampling") as on_batch:
+            images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
+                                   batch_size=batch_size, on_batch=on_batch)
     else:
         run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
-        base, folder = run.base, run.folder
-    with progress(count, "sampling") as on_batch:
-        images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
-                               batch_size=batch_size, on_batch=on_batch)
+        folder = run.folder
+        with progress(count, "sampling") as on_batch:
+            images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=_class(class_), seed=seed,
+                                               batch_size=batch_size, on_batch=on_batch))
     if each:
         folder = Path(out) if out else folder / f"samples_{seed}"
         paths = save_images(images, folder)
@@ -137,25 +155,30 @@ def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, ba
 @cli.command("interpolate")
 @click.argument("run_dir", metavar="DIR")
 @click.option("--steps", default=8, show_default=True, help="Images per row, ends included.")
-@click.option("--rows", default=4, show_default=True, help="Number of rows (pairs of latents).")
+@click.option("--rows", type=int, default=None,
+              help=f"Number of rows (pairs of latents). Default {DEFAULT_ROWS}, or fewer when the run has fewer "
+                   "consecutive pairs; more than it has is an error.")
 @click.option("--pair", "pairs", type=(int, int), multiple=True, metavar="I J",
               help="Interpolate between learned latents I and J (repeatable; default: 0→1, 1→2, …).")
 @click.option("--random", "random_", is_flag=True, help="Interpolate between random latents instead of learned ones.")
-@latent_options
+@latent_options(f"the learned latents' own classes; with --random, {RUN_CLASSES}")
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output PNG. Default: DIR/interpolation_learned.png or DIR/interpolation_random_<seed>.png.")
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the PNG.")
 @base_options
 def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, truncation, out, gif, base_spec,
                         latent_dim, num_classes, device, batch_size) -> None:
-    """Linear latent interpolation strips of run folder DIR (between its learned latents by default)."""
+    """Linear latent interpolation strips of run folder DIR (between its learned latents by default;
+    with --random, between random latents in the classes of its training images unless --class is given)."""
     if out:
         refuse_run_file(out, run_dir, "--out")
     run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
     learned = len(run.latents) if run.latents is not None and not random_ else 0
-    with progress(steps * (len(pairs) or min(rows, max(learned - 1, 1)) if learned else rows), "interpolating") as on_batch:
-        strips = interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_, truncation=truncation,
-                                 class_id=_class(class_), seed=seed, batch_size=batch_size, on_batch=on_batch)
+    shown_rows = len(pairs) or rows or (min(DEFAULT_ROWS, max(learned - 1, 1)) if learned else DEFAULT_ROWS)
+    with progress(steps * shown_rows, "interpolating") as on_batch:
+        strips = run.as_trained(interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_, truncation=truncation,
+                                                class_id=_class(class_), seed=seed, batch_size=batch_size,
+                                                on_batch=on_batch))
     name = f"interpolation_random_{seed}.png" if random_ else "interpolation_learned.png"
     console.print(f"wrote {write_strips(strips, Path(out) if out else run.folder / name, gif)}")
 
@@ -167,7 +190,7 @@ def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, trun
 @click.option("--rows", default=4, show_default=True, help="Number of rows (latents).")
 @click.option("--random", "random_", is_flag=True,
               help="One random latent per row at both ends instead of A's and B's learned latents.")
-@latent_options
+@latent_options("the learned latents' own classes; with --random, random classes")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output PNG. Default: ./morph_<A>_<B>.png.")
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the PNG.")
 @base_options
@@ -186,5 +209,11 @@ def morph_command(run_a, run_b, steps, rows, random_, class_, seed, truncation, 
         strips = morph_runs(run_a, run_b, steps, rows=rows, random=random_, truncation=truncation,
                             class_id=_class(class_), seed=seed, base=base, device=dev, batch_size=batch_size,
                             on_batch=on_batch)
+    inverted = {trained_inverted(run_a), trained_inverted(run_b)}
+    if inverted == {True}:
+        strips = invert_images(strips)
+    elif len(inverted) > 1:
+        console.print("[yellow]note:[/] one run trained on inverted images (fit --invert) and the other did not: "
+                      "the morph is shown as the base draws (light on dark for digits32)")
     path = Path(out) if out else Path(f"morph_{Path(run_a).resolve().name}_{Path(run_b).resolve().name}.png")
     console.print(f"wrote {write_strips(strips, path, gif)}")

@@ -20,6 +20,13 @@ from .kmmd import kmmd
 from .mean_variance import mean_variance
 
 
+MIN_RELIABLE_IMAGES = 50
+"""Below this many images in either set the report warns: KMMD, FID and mean variance need many
+images (docs/usage.md shows FID between two sets of one distribution at 10…300 images)."""
+COLLAPSE_FRACTION = 0.1
+"""Generated LPIPS diversity below this fraction of the real set's is reported as collapse."""
+
+
 @dataclass
 class EvalReport:
     """The metrics of one generated set against one real set, and how they were computed."""
@@ -79,6 +86,23 @@ def _check_images(images: torch.Tensor, what: str, notes: list[str]) -> torch.Te
     return images
 
 
+def _warnings(n_generated: int, n_real: int, mean_var: float, div_gen: float, div_real: float) -> list[str]:
+    """Where the numbers must not be read at face value: too few images, or samples that hardly
+    differ from each other (whatever mean variance says)."""
+    found = []
+    few = [f"{n} {what}" for n, what in ((n_generated, "generated"), (n_real, "real")) if n < MIN_RELIABLE_IMAGES]
+    if few:
+        found.append(f"warning: only {' and '.join(few)} images: below {MIN_RELIABLE_IMAGES} per set KMMD, FID and "
+                     "mean variance are unreliable (FID grows as sets shrink); compare runs at equal, larger sizes")
+    if div_gen < COLLAPSE_FRACTION * div_real:
+        verdict = (f"although mean variance is {mean_var:.3f}: feature spread alone does not show it"
+                   if mean_var >= 0.5 else f"and mean variance is {mean_var:.3f}")
+        found.append(f"warning: collapse: LPIPS diversity of the generated images is {div_gen:.4f}, "
+                     f"{100 * div_gen / div_real if div_real > 0 else 0:.0f}% of the real set's {div_real:.4f}: the "
+                     f"samples are (nearly) all the same image, {verdict}")
+    return found
+
+
 def evaluate(
     generated: torch.Tensor,
     real: torch.Tensor,
@@ -135,6 +159,7 @@ def evaluate(
     mv = mean_variance(feats_gen, feats_real)
     if mv.dims_used < mv.dims_total:
         notes.append(f"mean variance skips {mv.dims_total - mv.dims_used} feature dims with zero real variance")
+    notes += _warnings(len(generated), len(real), mv.value, div_gen, div_real)
     return EvalReport(
         n_generated=len(generated), n_real=len(real), extractor=extractor.name, feature_dim=feats_real.shape[1],
         kmmd=kmmd(feats_gen, feats_real, sigma=sigma), kmmd_sigma=sigma,

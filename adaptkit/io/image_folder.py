@@ -141,3 +141,8 @@ def _center_square(img: Image.Image) -> Image.Image:
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     return img.crop((left, top, left + side, top + side))
+
+
+def invert_images(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] with light and dark swapped (8-bit value v → 255 − v)."""
+    return images.neg()

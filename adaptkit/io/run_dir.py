@@ -19,6 +19,7 @@ from ..core.handle import AdapterHandle
 from ..errors import CheckpointError, InvalidCheckpointError, OutputPathError
 from .atomic import atomic_path
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, attach_saved_adapter, read_adapter_config, read_tensors
+from .image_folder import invert_images
 
 LATENTS_NAME = "latents.safetensors"
 SAMPLES_PNG = "samples.png"
@@ -140,7 +141,9 @@ def load_base_weights(folder: str | os.PathLike, base: Base) -> None:
 @dataclass
 class Run:
     """A loaded run: the base with the adapter attached (``None`` for a run that fine-tuned the
-    base without an adapter), and the learned latents."""
+    base without an adapter), and the learned latents. ``invert``: the run trained on inverted
+    images (``fit --invert``): its generator draws them inverted, and its real images must be
+    inverted to compare (``as_trained``) or its samples inverted back to look like them."""
 
     folder: Path
     base: Base
@@ -148,11 +151,45 @@ class Run:
     latents: torch.Tensor | None
     labels: torch.Tensor | None
     config: dict[str, Any]
+    invert: bool = False
+    trained_classes: torch.Tensor | None = None
+    """The class of each training image (the latents' labels), else the classes a run without
+    latents trained on (``summary.json``); None when the run records none."""
+
+    def as_trained(self, images: torch.Tensor) -> torch.Tensor:
+        """Images of the training images' kind as the generator learned them (inverted when the run
+        trained on inverted images); the same function turns the generator's images back."""
+        return invert_images(images) if self.invert else images
 
 
 def base_options(config: dict[str, Any]) -> dict[str, Any]:
     """The ``load_base`` keyword arguments a run recorded (for bases that need them)."""
     return dict(config.get("metadata", {}).get("base_options", {}))
+
+
+def _summary(folder: Path) -> dict[str, Any] | None:
+    """The run's ``summary.json``, None when there is none; a ``CheckpointError`` when unreadable."""
+    try:
+        return json.loads((folder / SUMMARY_JSON).read_text())
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
+
+
+def recorded_training(folder: Path, config: dict[str, Any] | None) -> dict[str, Any]:
+    """The fit settings a run recorded (in its adapter's metadata, else its ``summary.json``); empty
+    for an adapter saved without them."""
+    if config is not None and "training" in config.get("metadata", {}):
+        return dict(config["metadata"]["training"])
+    return dict((_summary(folder) or {}).get("training", {}))
+
+
+def trained_inverted(folder: str | os.PathLike) -> bool:
+    """Whether the run in ``folder`` trained on inverted images (``fit --invert``, as resolved)."""
+    folder = Path(folder)
+    config = read_adapter_config(folder) if (folder / CONFIG_NAME).is_file() else None
+    return recorded_training(folder, config).get("invert") == "yes"
 
 
 def recorded_base(folder: Path, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
@@ -161,13 +198,11 @@ def recorded_base(folder: Path, config: dict[str, Any] | None) -> tuple[str, dic
     if config is not None:
         base_id, options = config["base"].get("id"), base_options(config)
     else:
-        try:
-            recorded = json.loads((folder / SUMMARY_JSON).read_text()).get("base", {})
-        except FileNotFoundError:
+        summary = _summary(folder)
+        if summary is None:
             raise CheckpointError(f"{folder} does not record its base ({SUMMARY_JSON} is missing); "
-                                  "pass the base explicitly") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
+                                  "pass the base explicitly")
+        recorded = summary.get("base", {})
         base_id, options = recorded.get("id"), dict(recorded.get("options", {}))
     if not base_id:
         raise CheckpointError(f"{folder} does not record its base; pass the base explicitly")
@@ -217,4 +252,14 @@ def load_run(
             raise
         latents = latents.to(base.device)
         labels = labels.to(base.device) if labels is not None else None
-    return Run(folder, base, handle, latents, labels, config or {})
+    invert = recorded_training(folder, config).get("invert") == "yes"
+    return Run(folder, base, handle, latents, labels, config or {}, invert, _trained_classes(folder, base, labels))
+
+
+def _trained_classes(folder: Path, base: Base, labels: torch.Tensor | None) -> torch.Tensor | None:
+    if labels is not None or not base.conditional:
+        return labels
+    classes = (_summary(folder) or {}).get("classes")
+    if not classes or not all(isinstance(c, int) and 0 <= c < base.num_classes for c in classes):
+        return None
+    return torch.tensor(classes, dtype=torch.long, device=base.device)

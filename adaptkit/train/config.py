@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..polarity import INVERT_CHOICES
 from .augment import parse_policy
 
 DEFAULT_BASE = "digits32"
@@ -52,6 +53,11 @@ class FitConfig:
     class_id: str | None = _opt(None, "Class (id or name) of every training image for a class-conditional base; "
                                 "default: the images' class subfolders.", flag="class", metavar="CLASS")
     strict: bool = _opt(False, "Fail on unreadable or non-image files instead of skipping them.")
+    invert: str = _opt("auto", "Train on the images inverted (light ↔ dark): `auto` does when their background "
+                       "and mean level are the opposite of the base's own samples (black-on-white drawings for "
+                       "digits32, which draws white on black) and says so. The run records the choice made: its "
+                       "pictures, sample, interpolate and morph show images as the training images are, and "
+                       "eval inverts the real images to compare.", choices=INVERT_CHOICES)
     # what to train
     adapter: str = _opt("bsa", "Adapter to train (see `adaptkit adapters`), or `none` to train only base "
                         "layers chosen with --unfreeze.", metavar="NAME")
@@ -201,6 +207,8 @@ class FitConfig:
             raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}")
         if self.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
             raise ConfigError(TENSORBOARD_MISSING)
+        if self.invert not in INVERT_CHOICES:
+            raise ConfigError(f"--invert must be one of {', '.join(INVERT_CHOICES)}, not {self.invert!r}")
         if self.precision not in PRECISION_CHOICES:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.adapter == "none" and not self.unfreeze:

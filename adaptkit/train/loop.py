@@ -17,6 +17,8 @@ from ..bases import Base, load_base
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class
 from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
+from ..io.image_folder import invert_images
+from ..polarity import check_polarity, decide_inversion
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
 from ..io.checkpoint import save_adapter
 from ..io.run_dir import CHECKPOINTS_DIR, TENSORBOARD_DIR, clear_run, save_base_weights, save_latents
@@ -26,9 +28,9 @@ from .ddp import Processes, start, stop, torchrun_processes
 from .device import autocast_dtype, select_device
 from .ema import ParameterEMA
 from .objectives import Objective, objective_class
-from .outputs import write_log, write_pictures, write_summary
+from .outputs import append_log, write_log, write_loss_plot, write_pictures, write_summary
 from .perceptual import build_perceptual, resolve_perceptual
-from .progress import PlainReporter, Reporter, RichReporter, SilentReporter
+from .progress import Reporter, SilentReporter, default_reporter
 from .state import (
     latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
     save_checkpoint, unprefixed,
@@ -188,6 +190,8 @@ class Trainer:
             ckpt = last_checkpoint(self.out)
             # a setting newer than the checkpoint counts as its default, the behaviour before it existed
             saved = {**FitConfig().to_dict(), **read_meta(ckpt)["settings"]}
+            if cfg.invert == "auto" and saved["invert"] in ("yes", "no"):   # keep the choice the run made
+                self.config = cfg = dataclasses.replace(cfg, invert=saved["invert"])
             current = cfg.to_dict()
             changed = [n for n in FIELDS if n not in RESUMABLE and saved[n] != current[n]]
             if changed:
@@ -220,6 +224,7 @@ class Trainer:
         if self.data.skipped:
             self.reporter.note(f"[yellow]warning:[/] skipped {len(self.data.skipped)} file(s) in {self.data.root}: "
                                f"{describe_skipped(self.data.skipped)}")
+        self._check_polarity()
         self.handle, self.new_class_names = None, None
         if cfg.adapter != "none":
             options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
@@ -260,6 +265,35 @@ class Trainer:
             self._restore(resume)
         elif cfg.overwrite:
             self._clear_previous_run()
+        if self.procs.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_log(self.out, self.history)
+            write_summary(self.out, {"status": "running", "steps": self.step, **self._recorded()})
+
+    def _check_polarity(self) -> None:
+        """--invert: compare the images' tone with the base's samples, invert the images when chosen
+        (or found, with auto) and record the choice made in the settings (auto → yes/no)."""
+        cfg = self.config
+        check = check_polarity(self.data.images, self.base, cfg.seed)
+        invert, message = decide_inversion(cfg.invert, check, self.base.id)
+        if message:
+            self.reporter.note(message)
+        if invert:
+            self.data = dataclasses.replace(self.data, images=invert_images(self.data.images))
+        self.config = dataclasses.replace(cfg, invert="yes" if invert else "no")
+
+    def _recorded(self) -> dict[str, Any]:
+        """What the run folder records from the start: every setting (as resolved) and the base."""
+        cfg, base = self.config, self.base
+        return {
+            "training": {**cfg.to_dict(), "command": self.command},
+            "base": {"id": cfg.base, "options": self._base_options(), "latent_dim": base.latent_dim,
+                     "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},
+        }
+
+    def _base_options(self) -> dict[str, Any]:
+        cfg = self.config
+        return {k: v for k, v in (("latent_dim", cfg.latent_dim), ("num_classes", cfg.num_classes)) if v is not None}
 
     def _searched_classes(self, labels: torch.Tensor | None) -> dict[str, int] | None:
         """The classes the objective gave the images in no class folder (counted by class name), noted
@@ -327,6 +361,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "collapse": self.guard.state() if self.guard is not None else None,
         })
+        write_loss_plot(self.out, self.history)
 
     def _restore(self, path: Path) -> None:
         meta, tensors = load_checkpoint(path)
@@ -388,6 +423,8 @@ class Trainer:
             self._diverged(bad)
         self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
         self.tracker.scalars(self.step, {**{f"loss/{k}": v for k, v in means.items()}, **self._learning_rates()})
+        if self.procs.main:
+            append_log(self.out, self.history[-1])
         self.reporter.log(self.step, means)
         return stop_any
 
@@ -472,6 +509,7 @@ class Trainer:
                     if stopping:
                         if procs.main:
                             write_log(self.out, self.history)
+                            write_summary(self.out, {"status": "interrupted", "steps": self.step, **self._recorded()})
                         raise TrainingInterrupted(
                             f"stopped at step {self.step}/{cfg.steps}; checkpoint saved in {self.ckpt_dir} — "
                             f"continue with: adaptkit fit --out {self.out} --resume")
@@ -486,12 +524,10 @@ class Trainer:
             return
         cfg, base = self.config, self.base
         self.reporter.note("writing the run folder…")
-        options = {k: v for k, v in (("latent_dim", cfg.latent_dim), ("num_classes", cfg.num_classes))
-                   if v is not None}
-        training = {**cfg.to_dict(), "command": self.command}
+        recorded = self._recorded()
         with self._outputs():
             if self.handle is not None:
-                metadata = {"training": training, "base_options": options}
+                metadata = {"training": recorded["training"], "base_options": self._base_options()}
                 if self.new_class_names:
                     metadata["class_names"] = self.new_class_names
                 save_adapter(self.handle, self.out, base_id=cfg.base, metadata=metadata)
@@ -502,7 +538,7 @@ class Trainer:
             if latents is not None:
                 save_latents(self.out, latents, labels)
             write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,
-                           truncation=cfg.truncation, seed=cfg.seed)
+                           truncation=cfg.truncation, seed=cfg.seed, invert=cfg.invert == "yes")
         write_log(self.out, self.history)
         session_steps = self.step - self.session_start_step
         write_summary(self.out, {
@@ -525,8 +561,7 @@ class Trainer:
             "unfrozen_base_parameters": sum(p.numel() for p in self.unfrozen.values()),
             "lr_base": cfg.base_lr() if self.unfrozen else None,
             "truncation": base.resolve_truncation(cfg.truncation) or "none",
-            "base": {"id": cfg.base, "options": options, "latent_dim": base.latent_dim,
-                     "resolution": base.resolution, "channels": base.channels, "num_classes": base.num_classes},
+            "base": recorded["base"],
             "objective": cfg.objective,
             **self.objective.summary(),
             "ema_decay": self.ema_decay,
@@ -535,7 +570,7 @@ class Trainer:
             "device": str(self.device),
             "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
             "world_size": self.procs.world_size,
-            "training": training,
+            "training": recorded["training"],
         })
 
 
@@ -555,7 +590,7 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     if not procs.main:
         reporter = SilentReporter()
     elif reporter is None:
-        reporter = PlainReporter() if config.quiet else RichReporter()
+        reporter = default_reporter(config.quiet)
     start(procs, device)
     try:
         trainer = Trainer(config, procs, device, command, reporter)

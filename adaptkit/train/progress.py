@@ -58,21 +58,35 @@ class RichReporter(Reporter):
 
 
 class PlainReporter(Reporter):
-    """One plain line every 10% of the steps (and at the end): for log files."""
+    """One plain line at the first logged step after every 10% of the steps or every
+    ``interval_s`` seconds, whichever comes first, and at the end: for log files."""
+
+    def __init__(self, console: Console | None = None, interval_s: float = 60.0) -> None:
+        super().__init__(console)
+        self.interval_s = interval_s
 
     def start(self, total: int, done: int) -> None:
         self.total, self.first, self.began = total, done, time.perf_counter()
         self.every = max(1, total // 10)
         self.next = (done // self.every + 1) * self.every
+        self.last_line = self.began
 
     def log(self, done: int, values: dict[str, float]) -> None:
-        if done < self.next and done != self.total:
+        now = time.perf_counter()
+        if done < self.next and done != self.total and now - self.last_line < self.interval_s:
             return
-        self.next = (done // self.every + 1) * self.every
+        self.next, self.last_line = (done // self.every + 1) * self.every, now
         rate = (done - self.first) / max(time.perf_counter() - self.began, 1e-9)
         eta = (self.total - done) / rate if rate > 0 else 0.0
         self.console.print(f"step {done}/{self.total}  {format_losses(values)}  {rate:.1f} it/s  "
                            f"ETA {eta:.0f}s", soft_wrap=True)
+
+
+def default_reporter(quiet: bool) -> Reporter:
+    """A progress bar on a terminal; plain lines with ``quiet`` or when the output is not a terminal
+    (a log file, a pipe, CI, nohup), where a progress bar would show nothing."""
+    console = Console(stderr=True, highlight=False)
+    return PlainReporter(console) if quiet or not console.is_terminal else RichReporter(console)
 
 
 class SilentReporter(Reporter):
