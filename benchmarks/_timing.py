@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -34,3 +36,13 @@ def write_json(path: str | Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def busy_processes(limit: int = 5) -> list[str]:
+    """The busiest other processes (``ps``), to say what else was running."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    rows = [line.split(None, 1) for line in out.splitlines()[1:]]
+    return [rest[:120] for pid, rest in rows if int(pid) != os.getpid()][:limit]

@@ -27,9 +27,10 @@ def demo_command(ctx: click.Context, **options: Any) -> None:
     """Adapt the embedded digits32 base (handwritten digits 0–7) to 25 built-in images.
 
     The images are made here, not downloaded: bold, slanted typeset digits, one class folder per
-    digit, written to DIR/data. Then `adaptkit fit` trains a bsa adapter on them (under two
-    minutes on two CPU cores) and writes samples.png and reconstructions.png, where the
-    handwritten digits have turned bold and slanted.
+    digit, written to DIR/data. Then `adaptkit fit` trains a bsa adapter on them (70 s end to end
+    on an idle 2-core CPU machine, 224 s on the same machine while busy: see the README) and
+    writes samples.png and reconstructions.png, where the handwritten digits have turned bold and
+    slanted.
     """
     given = given_settings(ctx, options)
     out = train_and_report(lambda: run_demo(**given, command=command_line(ctx, given)))
