@@ -64,3 +64,14 @@ def test_demo_command(tmp_path):
 
 def test_fit_without_data_points_to_the_demo(tmp_path):
     one_line_error(invoke("fit", "--out", tmp_path / "run"), "adaptkit demo")
+
+
+def test_the_demo_speed_in_readme_and_help_is_the_measured_one():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    measured = json.loads((root / "benchmarks" / "results" / "demo_time.json").read_text())["runs"][0]
+    wall = f"{measured['wall_s']:.0f} s"
+    help_text = " ".join(invoke("demo", "--help").output.split())
+    assert wall in (root / "README.md").read_text() and wall in help_text
+    assert "under two minutes" not in help_text
