@@ -56,6 +56,7 @@ from .sample import (
     interpolate_latents,
     interpolate_run,
     sample_images,
+    sample_learned_latents,
     sample_run,
 )
 from .train import FitConfig, fit, resume_config
@@ -119,6 +120,7 @@ __all__ = [
     "pull_adapter",
     "push_adapter",
     "sample_images",
+    "sample_learned_latents",
     "sample_run",
     "resume_config",
     "run_demo",

@@ -97,6 +97,19 @@ def random_latents(
     return z, class_labels(base, n, class_id, generator)
 
 
+def sample_learned_latents(latents: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` latents from the Gaussian fitted to a run's learned latents (N, d): their mean and
+    sample covariance, as GLO samples (Bojanowski et al. 2018). With N ≤ d the covariance has rank
+    N − 1, so the samples stay in the span of the learned latents around their mean. On the CPU."""
+    require_positive(n, "the number of latents")
+    if latents.dim() != 2 or len(latents) < 2:
+        raise InvalidValueError("sampling from learned latents needs the latents of at least 2 training images")
+    latents = latents.detach().float().cpu()
+    mean = latents.mean(0)
+    noise = torch.randn(n, len(latents), generator=generator)
+    return mean + noise @ (latents - mean) / (len(latents) - 1) ** 0.5
+
+
 def sample_images(
     base: Base,
     n: int,
@@ -129,17 +142,31 @@ def run_class_labels(
     return pool[torch.randint(len(pool), (n,), generator=generator)].to(run.base.device)
 
 
+LATENT_SOURCES = ("normal", "learned")
+"""Where ``sample_run`` draws latents: the base's (truncated) normal, or the Gaussian fitted to the
+run's learned latents."""
+
+
 def sample_run(
     run: Run, n: int, *, truncation: Truncation = BASE_TRUNCATION, class_id: int | str | None = None,
-    seed: int | None = 0, batch_size: int = 64, on_batch: BatchCallback | None = None,
+    seed: int | None = 0, latents: str = "normal", batch_size: int = 64, on_batch: BatchCallback | None = None,
 ) -> torch.Tensor:
-    """``n`` images (N, C, H, W) in [-1, 1] on the CPU from the adapted base of ``run``: truncated-normal
-    latents, classes from ``run_class_labels`` (so samples come in the proportions the adapter was
-    trained on), both drawn from one generator seeded with ``seed``. Images are as the generator
-    draws them (``run.as_trained`` turns them back for a run trained on inverted images)."""
+    """``n`` images (N, C, H, W) in [-1, 1] on the CPU from the adapted base of ``run``: latents from
+    ``latents`` (``normal``: the base's truncated normal; ``learned``: the Gaussian fitted to the
+    run's learned latents, :func:`sample_learned_latents`, where ``truncation`` does not apply),
+    classes from ``run_class_labels`` (so samples come in the proportions the adapter was trained
+    on), both drawn from one generator seeded with ``seed``. Images are as the generator draws them
+    (``run.as_trained`` turns them back for a run trained on inverted images)."""
     require_positive(n, "the number of samples")
+    if latents not in LATENT_SOURCES:
+        raise InvalidValueError(f"unknown latent source {latents!r}: choose one of {', '.join(LATENT_SOURCES)}")
     generator = seeded(seed)
-    z = run.base.sample_latents(n, truncation, generator=generator)
+    if latents == "learned":
+        if run.latents is None:
+            raise InvalidValueError(f"{run.folder} holds no learned latents to sample around")
+        z = sample_learned_latents(run.latents, n, generator)
+    else:
+        z = run.base.sample_latents(n, truncation, generator=generator)
     y = run_class_labels(run, n, class_id, generator)
     return generate_images(run.base, z, y, batch_size=batch_size, on_batch=on_batch)
 

@@ -6,6 +6,8 @@ weights are on disk, else the shipped ``features_rgb32``).
 
 Methods: ``base`` (unadapted), ``bsa``, ``pwgconv-r8``, ``update-all`` (every generator weight,
 same ``glo`` objective); each is ``adaptkit fit`` at its defaults except what ``METHODS`` names.
+Each fitted run is scored twice: samples from N(0, I) (the base's sampling), and from the Gaussian
+fitted to the run's learned latents (``adaptkit eval --latents learned``; rows "learned z").
 
     python benchmarks/fewshot_rgb.py --seeds 0 --steps 1000 --workers 2
 
@@ -53,17 +55,26 @@ def load_target(folder: Path, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images[order[:SHOTS]], images[order[SHOTS:]]
 
 
-def adapted_base(job: dict[str, Any]):
+def job_samples(job: dict[str, Any], n: int, seed: int) -> dict[str, torch.Tensor]:
+    """``n`` samples of the job's generator per latent source: ``normal`` (N(0, I), the base's own
+    sampling) and, for fitted runs, ``learned`` (the Gaussian fitted to the run's learned latents)."""
+    from adaptkit import sample_images, sample_run
     from adaptkit.bases import load_base
     from adaptkit.io.run_dir import load_run
+    from adaptkit.sample import LATENT_SOURCES
 
-    return load_base("digiface64") if job["method"] == "base" else load_run(Path(job["work"]) / job["key"]).base
+    if job["method"] == "base":
+        return {"normal": sample_images(load_base("digiface64"), n, seed=seed)}
+    run = load_run(Path(job["work"]) / job["key"])
+    return {source: sample_run(run, n, seed=seed, latents=source) for source in LATENT_SOURCES}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Fit one method on one (target, seed) in a worker process and evaluate its samples."""
-    from adaptkit import FitConfig, evaluate, fit, sample_images
+    """Fit one method on one (target, seed) in a worker process and evaluate its samples (both
+    latent sources; the ``learned`` metrics under the key ``learned``)."""
+    from adaptkit import FitConfig, evaluate, fit
     from adaptkit.images import save_images
+    from adaptkit.io.run_dir import load_run
     from adaptkit.train.progress import SilentReporter
 
     started = time.perf_counter()
@@ -75,23 +86,31 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                       device="cpu", quiet=True, overwrite=True, **{**METHODS[job["method"]], **job["fit"]}),
             reporter=SilentReporter())
     fit_s = time.perf_counter() - started
-    generated = sample_images(adapted_base(job), job["samples"], seed=job["seed"])
-    report = evaluate(generated, real, seed=job["seed"])
+    reports = {source: evaluate(images, real, seed=job["seed"])
+               for source, images in job_samples(job, job["samples"], job["seed"]).items()}
+    report = reports["normal"]
+    learned = {}
+    if "learned" in reports:
+        latents = load_run(Path(job["work"]) / job["key"]).latents
+        learned = {"learned": {m: getattr(reports["learned"], m) for m, _, _ in METRICS},
+                   "latent_norm": latents.norm(dim=1).mean().item()}
     return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
             "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor,
-            "diversity_network": report.lpips_distance}
+            "diversity_network": report.lpips_distance, **learned}
 
 
 def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 10) -> Path:
-    """Per target (first seed): its training images, then ``per_row`` samples of each method."""
-    from adaptkit import sample_images, save_grid
+    """Per target (first seed): its training images, then ``per_row`` samples of each method from
+    N(0, I), then those of each fitted method from its learned latents' Gaussian."""
+    from adaptkit import save_grid
 
     rows = []
     first_seed = jobs[0]["seed"]
     for target in dict.fromkeys(j["target"] for j in jobs):
         cell = [j for j in jobs if j["target"] == target and j["seed"] == first_seed]
         rows.append(load_target(Path(cell[0]["data"]) / target, first_seed)[0][:per_row])
-        rows += [sample_images(adapted_base(j), per_row, seed=first_seed) for j in cell]
+        samples = [job_samples(j, per_row, first_seed) for j in cell]
+        rows += [s["normal"] for s in samples] + [s["learned"] for s in samples if "learned" in s]
     return save_grid(torch.cat(rows), path, nrow=per_row)
 
 
@@ -107,11 +126,14 @@ def table(rows: list[dict[str, Any]]) -> tuple[Table, str, dict[str, Any]]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     summary = {}
     for (target, method), group in cells.items():
-        values = [fmt([g[m] for g in group], d) for m, _, d in METRICS]
-        rich_table.add_row(target, method, str(len(group)), *values)
-        lines.append(f"| {target} | {method} | {len(group)} | " + " | ".join(values) + " |")
-        summary[f"{target}/{method}"] = {
-            m: dict(zip(("mean", "std"), mean_std([g[m] for g in group]))) for m, _, _ in METRICS}
+        for name, values in ((method, group), (f"{method}, learned z", [g["learned"] for g in group if "learned" in g])):
+            if not values:
+                continue
+            shown = [fmt([v[m] for v in values], d) for m, _, d in METRICS]
+            rich_table.add_row(target, name, str(len(values)), *shown)
+            lines.append(f"| {target} | {name} | {len(values)} | " + " | ".join(shown) + " |")
+            summary[f"{target}/{name}"] = {
+                m: dict(zip(("mean", "std"), mean_std([v[m] for v in values]))) for m, _, _ in METRICS}
     return rich_table, "\n".join(lines) + "\n", summary
 
 

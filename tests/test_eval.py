@@ -18,13 +18,13 @@ from adaptkit import EvalReport, evaluate, frechet_distance, kmmd, mean_variance
 from adaptkit.bases.data32 import MNIST_IMAGES, load_mnist
 from adaptkit.cli import cli
 from adaptkit.data import load_image_folder
-from adaptkit.errors import DataError, EvaluationError, WeightsNotFoundError
+from adaptkit.errors import DataError, EvaluationError, InvalidValueError, WeightsNotFoundError
 from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
 from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
 from adaptkit.images import save_images
 from adaptkit.io.image_folder import read_image_folder
 from adaptkit.io.run_dir import is_run, load_run
-from adaptkit.sample import generate_images, sample_run
+from adaptkit.sample import generate_images, sample_learned_latents, sample_run
 from adaptkit.train import FitConfig, fit
 from clitools import one_line_error
 from imagefolder import blob_images, write_images
@@ -446,6 +446,45 @@ def test_samples_from_a_run_follow_its_training_classes(tmp_path):
     assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
     assert not any(torch.allclose(a[i], by_class[0][i], atol=1e-6) for i in range(6))
     assert torch.allclose(sample_run(run, 6, seed=5, class_id=0), by_class[0], atol=1e-6)
+
+
+def test_learned_latents_follow_the_fitted_gaussian():
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(8, 20, generator=g) * 3 + 5  # far from N(0, I)
+    z = sample_learned_latents(latents, 4000, torch.Generator().manual_seed(1))
+    assert z.shape == (4000, 20)
+    assert torch.allclose(z.mean(0), latents.mean(0), atol=0.3)
+    assert torch.allclose(torch.cov(z.T), torch.cov(latents.T), atol=1.5)
+    # rank N - 1: every sample lies in the span of the centred latents, around their mean
+    basis = torch.linalg.svd(latents - latents.mean(0), full_matrices=False).Vh[:7]
+    residual = (z - latents.mean(0)) - (z - latents.mean(0)) @ basis.T @ basis
+    assert residual.abs().max() < 1e-3
+    with pytest.raises(InvalidValueError, match="at least 2"):
+        sample_learned_latents(latents[:1], 3)
+
+
+def test_run_samples_from_learned_latents(tmp_path):
+    run = load_run(make_run(tmp_path / "run", seed=1, labels=[2, 2, 3]))
+    a = sample_run(run, 6, seed=5, latents="learned")
+    z = sample_learned_latents(run.latents, 6, torch.Generator().manual_seed(5))
+    by_class = {c: generate_images(run.base, z, torch.full((6,), c)) for c in (2, 3)}
+    assert all(any(torch.allclose(a[i], by_class[c][i], atol=1e-6) for c in (2, 3)) for i in range(6))
+    assert not torch.allclose(a, sample_run(run, 6, seed=5), atol=1e-3)
+    with pytest.raises(InvalidValueError, match="unknown latent source"):
+        sample_run(run, 6, latents="uniform")
+
+
+def test_cli_eval_samples_a_run_from_its_learned_latents(tmp_path, embedded):
+    run = make_run(tmp_path / "run", seed=1, labels=[2, 2, 3])
+    save_images(torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1, tmp_path / "real")
+    reports = {}
+    for source in ("normal", "learned"):
+        out = tmp_path / f"{source}.json"
+        result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "12",
+                                          "--device", "cpu", "--latents", source, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        reports[source] = json.loads(out.read_text())
+    assert reports["normal"]["kmmd"] != reports["learned"]["kmmd"]
 
 
 def test_cli_eval_errors_are_one_line(tmp_path):

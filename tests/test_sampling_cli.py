@@ -14,7 +14,7 @@ from adaptkit.cli import cli
 from adaptkit.errors import InvalidCheckpointError
 from adaptkit.images import to_uint8
 from adaptkit.io.run_dir import load_run
-from adaptkit.sample import sample_images
+from adaptkit.sample import sample_images, sample_run
 from clitools import one_line_error
 from runs import TINY_COND, make_run
 
@@ -183,6 +183,20 @@ def test_sample_a_run_uses_its_training_classes(tmp_path):
     result = invoke("sample", run_dir, "-n", 6, "--seed", 5, "--class", 0, "--each", "--out", tmp_path / "zero", *CPU)
     with Image.open(tmp_path / "zero" / "0000.png") as im:
         assert torch.equal(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1), by_class[0][0])
+
+
+def test_sample_a_run_from_its_learned_latents(run_dir, tmp_path):
+    result = invoke("sample", run_dir, "-n", 4, "--seed", 7, "--class", 2, "--latents", "learned", "--out",
+                    tmp_path / "learned.png", *CPU)
+    assert result.exit_code == 0, result.output
+    run = load_run(run_dir)
+    expected = sample_run(run, 4, class_id=2, seed=7, latents="learned")
+    assert not torch.equal(expected, sample_run(run, 4, class_id=2, seed=7))
+    with Image.open(tmp_path / "learned.png") as im:
+        px = np.asarray(im)
+    assert px[2:18, 2:18].tolist() == to_uint8(expected[0]).permute(1, 2, 0).tolist()
+    one_line_error(invoke("sample", "--base", "python:models:tiny_cond_generator", "--latents", "learned"),
+                   "--latents learned needs a run folder DIR")
 
 
 def test_interpolate_random_uses_the_runs_classes(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ from ..io.image_folder import read_image_folder
 from ..io.run_dir import is_run, refuse_run_file
 from ..sample import sample_run
 from . import cli
-from .sampling import RUN_CLASSES, _class, _device, base_options, latent_options, open_run, progress
+from .sampling import (RUN_CLASSES, _class, _device, base_options, latent_options, latent_source_option, open_run,
+                       progress)
 
 console = Console(highlight=False)
 DEFAULT_RUN_SAMPLES = 500
@@ -36,11 +37,12 @@ DEFAULT_RUN_SAMPLES = 500
               help="LPIPS distance: the lpips package (needs AlexNet weights on disk) or feature maps.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
+@latent_source_option
 @latent_options(f"run folder: {RUN_CLASSES}")
 @base_options
 def eval_command(
     folder: Path, real_dir: Path, num: int | None, features: str, inception_weights: Path | None,
-    diversity: str, json_out: Path | None, class_: str | None, seed: int, truncation: str,
+    diversity: str, json_out: Path | None, latent_source: str, class_: str | None, seed: int, truncation: str,
     base_spec: str | None, latent_dim: int | None, num_classes: int | None, device: str, batch_size: int,
 ) -> None:
     """Compare generated images with real ones: KMMD, mean variance, FID, LPIPS diversity.
@@ -48,8 +50,8 @@ def eval_command(
     FOLDER is a folder of generated images, or a fit run folder (an adapter or fine-tuned base
     weights) from which N samples are drawn, in the classes of the run's training images (in
     their proportions) unless --class is given; a run trained on inverted images (fit --invert)
-    has the real images inverted too. The --base/--latent-dim/--num-classes/--truncation/--class
-    options apply to run folders only. Fewer than 50 images in either set give a warning: the
+    has the real images inverted too. The --base/--latent-dim/--num-classes/--truncation/--class/
+    --latents options apply to run folders only. Fewer than 50 images in either set give a warning: the
     metrics are unreliable there (see docs/usage.md).
     """
     from_run = is_run(folder)
@@ -62,7 +64,7 @@ def eval_command(
         n = num or DEFAULT_RUN_SAMPLES
         with progress(n, "sampling") as on_batch:
             generated = sample_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
-                                   batch_size=batch_size, on_batch=on_batch)
+                                   latents=latent_source, batch_size=batch_size, on_batch=on_batch)
         if run.invert:
             real = run.as_trained(real)
             notes.append(f"{folder} trained on inverted images (fit --invert): the real images were inverted "

@@ -17,7 +17,7 @@ from ..images import grid_image, save_gif, save_grid, save_images
 from ..io.image_folder import invert_images
 from ..io.run_dir import Run, load_run, refuse_run_file, trained_inverted
 from ..morph import morph_runs
-from ..sample import DEFAULT_ROWS, interpolate_run, require_positive, sample_images, sample_run
+from ..sample import DEFAULT_ROWS, LATENT_SOURCES, interpolate_run, require_positive, sample_images, sample_run
 from . import cli
 from .base_sizes import BASE_SIZE_OPTIONS
 from .threads import threads_option
@@ -76,6 +76,12 @@ def latent_options(class_default: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+latent_source_option = click.option(
+    "--latents", "latent_source", type=click.Choice(LATENT_SOURCES), default="normal", show_default=True,
+    help="Run folder: draw latents from the base's normal (--truncation applies), or from the Gaussian "
+         "fitted to the run's learned latents (often closer to the training images on untruncated bases).")
+
+
 def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_classes: int | None,
              device: str) -> Run:
     dev = _device(device)
@@ -117,12 +123,13 @@ def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
 @click.argument("run_dir", metavar="[DIR]", required=False)
 @click.option("-n", "count", default=16, show_default=True, help="Number of images.")
 @latent_options(f"{RUN_CLASSES} (random classes for --base without DIR)")
+@latent_source_option
 @click.option("--out", type=click.Path(dir_okay=True), help="Output PNG (or folder with --each). Default: DIR/samples_<seed>.png.")
 @click.option("--each", is_flag=True, help="Write one PNG per image into a folder instead of one grid.")
 @click.option("--nrow", type=int, help="Images per grid row (default: a square grid).")
 @base_options
-def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, base_spec, latent_dim, num_classes,
-                   device, batch_size) -> None:
+def sample_command(run_dir, count, class_, seed, truncation, latent_source, out, each, nrow, base_spec, latent_dim,
+                   num_classes, device, batch_size) -> None:
     """Draw random images from the adapted generator of run folder DIR (in the classes of its training
     images, unless --class is given), or from the unadapted base --base when no DIR is given (random
     classes; written to the current folder unless --out says where)."""
@@ -132,6 +139,8 @@ def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, ba
     if run_dir is None:
         if not base_spec:
             raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
+        if latent_source != "normal":
+            raise ConfigError(f"--latents {latent_source} needs a run folder DIR (the base alone has no learned latents)")
         base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=_device(device))
         folder = Path(".")
         with progress(count, "sampling") as on_batch:
@@ -142,7 +151,7 @@ def sample_command(run_dir, count, class_, seed, truncation, out, each, nrow, ba
         folder = run.folder
         with progress(count, "sampling") as on_batch:
             images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=_class(class_), seed=seed,
-                                               batch_size=batch_size, on_batch=on_batch))
+                                               latents=latent_source, batch_size=batch_size, on_batch=on_batch))
     if each:
         folder = Path(out) if out else folder / f"samples_{seed}"
         paths = save_images(images, folder)
