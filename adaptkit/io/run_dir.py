@@ -78,6 +78,22 @@ def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: s
             raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")
 
 
+def check_folder_files(folder: str | os.PathLike) -> None:
+    """Read back a run or adapter folder before it is swapped in: its adapter config (valid), every
+    top-level safetensors file (readable, finite) and ``summary.json`` (JSON); a ``CheckpointError``
+    naming the first bad file."""
+    folder = Path(folder)
+    if (folder / CONFIG_NAME).is_file():
+        read_adapter_config(folder)
+    for file in sorted(folder.glob("*.safetensors")):
+        read_tensors(file)
+    if (folder / SUMMARY_JSON).is_file():
+        try:
+            json.loads((folder / SUMMARY_JSON).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
+
+
 def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:
     """Write the per-image latents (N, d) and, for conditional bases, their class ids (N,)."""
     tensors = {"latents": latents.detach().cpu().contiguous()}
