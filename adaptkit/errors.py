@@ -48,7 +48,8 @@ class BaseMismatchError(CheckpointError):
 
 
 class OutputPathError(AdaptkitError, ValueError):
-    """An output path would overwrite one of the command's inputs (a file of the run it reads)."""
+    """An output path would overwrite one of the command's inputs (a file of the run it reads), or
+    lies under a file instead of a folder."""
 
 
 class FolderLockedError(AdaptkitError):

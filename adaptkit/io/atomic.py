@@ -65,7 +65,12 @@ def staged_folder(path: str | os.PathLike, *, keep: Callable[[str], bool] = lamb
     stage = _sibling(path, "tmp")
     stage.mkdir()
     try:
-        yield stage
+        try:
+            yield stage
+        except OSError as exc:  # name the file the user asked for, not the staging one
+            if exc.filename and Path(exc.filename).is_relative_to(stage):
+                exc.filename = str(path / Path(exc.filename).relative_to(stage))
+            raise
         if path.is_dir():
             for entry in path.iterdir():
                 if keep(entry.name) and not os.path.lexists(stage / entry.name):

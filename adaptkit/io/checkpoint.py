@@ -94,6 +94,10 @@ def save_adapter(
         "metadata": {**handle.metadata, **(metadata or {})},
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InvalidCheckpointError(f"not saved to {folder}: tensor {name!r} holds NaN or infinite values "
+                                         "(the adapter diverged)")
     with storage_errors(), staged_folder(folder, keep=lambda name: name not in (CONFIG_NAME, WEIGHTS_NAME)) as stage:
         save_file(tensors, str(stage / WEIGHTS_NAME), metadata={"format": FORMAT})
         write_json(stage / CONFIG_NAME, config)

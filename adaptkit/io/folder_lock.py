@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import FolderLockedError
+from ..errors import FolderLockedError, OutputPathError
 
 
 def lock_path(folder: str | os.PathLike) -> Path:
@@ -44,6 +44,9 @@ def folder_lock(folder: str | os.PathLike, command: str | None = None) -> Iterat
     """Hold the write lock of ``folder`` for the block; a ``FolderLockedError`` naming the holder
     if another process holds it. ``command`` (default: this process's command line) names us."""
     file = lock_path(folder)
+    blocker = next((p for p in (file.parent, *file.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputPathError(f"cannot write {folder}: {blocker} is a file, not a folder")
     file.parent.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(["adaptkit", *sys.argv[1:]])
     while True:
