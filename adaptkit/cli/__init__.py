@@ -5,6 +5,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import AdaptkitError
@@ -28,7 +29,7 @@ class AdaptkitGroup(click.Group):
             prefix = "error" if isinstance(exc, AdaptkitError) else f"unexpected {type(exc).__name__}"
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             hint = "" if isinstance(exc, AdaptkitError) else " (run with --debug for the traceback)"
-            err_console.print(f"[bold red]{prefix}:[/] {message}{hint}", soft_wrap=True)
+            err_console.print(f"[bold red]{prefix}:[/] {escape(message)}{hint}", soft_wrap=True)
             sys.exit(1)
 
 

@@ -345,6 +345,7 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self) -> None:
+        self.pending = self.step  # on every process: the next step confirms it (a collective)
         if not self.procs.main:
             return
         tensors = {
@@ -363,7 +364,6 @@ class Trainer:
         for prefix, opt in optimizers.items():
             opt_tensors, opt_meta[prefix] = optimizer_state(opt, prefix)
             tensors.update(opt_tensors)
-        self.pending = self.step
         save_checkpoint(self.ckpt_dir, self.step, tensors, {
             "settings": self.config.to_dict(),
             "files": [f.as_posix() for f in self.data.files],
