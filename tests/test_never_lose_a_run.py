@@ -117,6 +117,16 @@ def test_overwrite_stopped_by_ctrl_c_becomes_the_run_to_resume(data, old_run, mo
     assert json.loads((out / "summary.json").read_text())["steps"] == 4
 
 
+def test_the_staging_folder_of_a_killed_overwrite_is_cleared_by_the_next_run(data, old_run):
+    out, _ = old_run
+    stale = out.with_name(f".{out.name}.0123456789ab.tmp")  # what an --overwrite run killed by -9 leaves
+    (stale / "checkpoints").mkdir(parents=True)
+    mine = out.with_name(f".{out.name}.notes")
+    mine.write_text("not adaptkit's")
+    fit(config(data, out, steps=2, overwrite=True))
+    assert leftovers(out) == [mine.name]
+
+
 class InfiniteGradient(torch.autograd.Function):
     """Zero in the forward pass, an infinite gradient in the backward pass: a finite loss whose
     update makes the trained values non-finite (what a too high rate does)."""

@@ -82,6 +82,17 @@ def staged_folder(path: str | os.PathLike, *, keep: Callable[[str], bool] = lamb
             shutil.rmtree(stage, ignore_errors=True)
 
 
+def clear_stale_stages(path: str | os.PathLike) -> list[Path]:
+    """Remove the staging folders a killed process left beside ``path`` (``.NAME.<hex>.tmp`` and
+    ``.old``); returns them. Only for a caller holding ``path``'s write lock (no one else stages)."""
+    path = Path(path)
+    stale = [p for p in path.parent.glob(f".{path.name}.*") if p.is_dir() and p.suffix in (".tmp", ".old")
+             and len(p.name) == len(path.name) + 18]  # "." + name + "." + 12 hex + ".tmp"
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
+
+
 def _carry(source: Path, target: Path) -> None:
     """Hard-link ``source`` (a file, or a folder's files) to ``target``; copy where linking fails."""
     if source.is_dir() and not source.is_symlink():

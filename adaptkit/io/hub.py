@@ -68,7 +68,7 @@ from ..errors import (
     HubNotFoundError,
     UnsafeRepoError,
 )
-from .atomic import atomic_path, staged_folder
+from .atomic import atomic_path, clear_stale_stages, staged_folder
 from .card import OTHER, build_card, is_generated_card, resolve_base_model
 from .checkpoint import FORMAT, LIBRARY, check_base, read_adapter_config, read_adapter_tensors
 from .folder_lock import folder_lock
@@ -350,6 +350,7 @@ def pull_adapter(
         raise CheckpointError(f"--out {out} exists and is not a folder")
     check_folder_files(snapshot)  # a truncated or non-finite download never replaces anything
     with folder_lock(out, f"adaptkit pull {repo_id}"):
+        clear_stale_stages(out)
         _check_pull_target(out)
         with storage_errors(), staged_folder(out) as stage:
             for file in sorted(snapshot.iterdir()):

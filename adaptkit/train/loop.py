@@ -21,7 +21,7 @@ from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
 from ..io.image_folder import invert_images
 from ..polarity import check_polarity, decide_inversion
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
-from ..io.atomic import staged_folder
+from ..io.atomic import clear_stale_stages, staged_folder
 from ..io.checkpoint import save_adapter
 from ..io.folder_lock import folder_lock
 from ..io.os_errors import storage_errors
@@ -677,6 +677,8 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     start(procs, device)
     try:
         with storage_errors(), folder_lock(config.out_dir) if procs.main else contextlib.nullcontext():
+            if procs.main:
+                clear_stale_stages(config.out_dir)  # of an --overwrite run killed before it finished
             trainer = Trainer(config, procs, device, command, reporter)
             trainer.run()
             return trainer.out
