@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 import adaptkit.io.checkpoint as checkpoint_module
 from adaptkit import (
     AdapterConfigError,
+    ConfigError,
     DiskFullError,
     FolderLockedError,
     InvalidCheckpointError,
@@ -125,6 +126,15 @@ def test_the_staging_folder_of_a_killed_overwrite_is_cleared_by_the_next_run(dat
     mine.write_text("not adaptkit's")
     fit(config(data, out, steps=2, overwrite=True))
     assert leftovers(out) == [mine.name]
+
+
+def test_a_swap_killed_between_its_renames_gets_the_previous_run_back(data, old_run):
+    out, before = old_run
+    out.rename(out.with_name(f".{out.name}.0123456789ab.old"))  # killed after moving the old run aside
+    out.with_name(f".{out.name}.ba9876543210.tmp").mkdir()  # the new one was never renamed in
+    with pytest.raises(ConfigError, match="is not empty"):  # the next run finds the previous one back
+        fit(config(data, out, steps=2))
+    assert state(out) == before and leftovers(out) == []
 
 
 class InfiniteGradient(torch.autograd.Function):

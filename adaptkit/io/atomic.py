@@ -82,15 +82,19 @@ def staged_folder(path: str | os.PathLike, *, keep: Callable[[str], bool] = lamb
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def clear_stale_stages(path: str | os.PathLike) -> list[Path]:
-    """Remove the staging folders a killed process left beside ``path`` (``.NAME.<hex>.tmp`` and
-    ``.old``); returns them. Only for a caller holding ``path``'s write lock (no one else stages)."""
+def clear_stale_stages(path: str | os.PathLike) -> None:
+    """Tidy what a process killed while staging ``path`` left beside it: an ``.old`` folder comes
+    back as ``path`` if ``path`` is missing (killed between the two renames of a swap), else it is
+    removed, like every ``.tmp`` staging folder. Only for a caller holding ``path``'s write lock."""
     path = Path(path)
-    stale = [p for p in path.parent.glob(f".{path.name}.*") if p.is_dir() and p.suffix in (".tmp", ".old")
-             and len(p.name) == len(path.name) + 18]  # "." + name + "." + 12 hex + ".tmp"
+    stale = sorted((p for p in path.parent.glob(f".{path.name}.*") if p.is_dir() and p.suffix in (".tmp", ".old")
+                    and len(p.name) == len(path.name) + 18),  # "." + name + "." + 12 hex + ".tmp"
+                   key=lambda p: p.suffix != ".old")
     for folder in stale:
-        shutil.rmtree(folder, ignore_errors=True)
-    return stale
+        if folder.suffix == ".old" and not path.exists():
+            os.rename(folder, path)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _carry(source: Path, target: Path) -> None:
