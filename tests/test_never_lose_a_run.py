@@ -113,7 +113,8 @@ def test_overwrite_stopped_by_ctrl_c_becomes_the_run_to_resume(data, old_run, mo
         fit(config(data, out, steps=4, seed=5, overwrite=True))
     monkeypatch.undo()
     assert latest_checkpoint(out / "checkpoints").name == "step-0000003.json"
-    assert not (out / "summary.json").exists() and (out / "notes.txt").exists() and leftovers(out) == []
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
+    assert (out / "notes.txt").exists() and leftovers(out) == []
     fit(resume_config(out))
     assert json.loads((out / "summary.json").read_text())["steps"] == 4
 
@@ -290,14 +291,14 @@ def test_save_adapter_replaces_the_adapter_and_keeps_other_files(saved):
 
 
 def test_full_disk_and_denied_permission_are_one_line(data, tmp_path, monkeypatch):
-    def fails(errno, text):
-        def write(*args, **kwargs):
-            raise OSError(errno, text, str(tmp_path / "run" / "checkpoints"))
-        return write
-
     import adaptkit.train.loop as loop
     for errno, text, line in [(28, "No space left on device", "the disk is full"),
                               (13, "Permission denied", "permission denied")]:
-        monkeypatch.setattr(loop, "save_checkpoint", fails(errno, text))
-        result = invoke("fit", "--data", data, "--out", tmp_path / "run", *TINY, "--steps", "2")
-        ends_with_error(result, f"{line} ({tmp_path / 'run' / 'checkpoints'}): ")
+        out = tmp_path / f"run{errno}"
+
+        def fails(*args, **kwargs):
+            raise OSError(errno, text, str(out / "checkpoints"))
+
+        monkeypatch.setattr(loop, "save_checkpoint", fails)
+        result = invoke("fit", "--data", data, "--out", out, *TINY, "--steps", "2")
+        ends_with_error(result, f"{line} ({out / 'checkpoints'}): ")
