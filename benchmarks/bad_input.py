@@ -639,7 +639,7 @@ def _(ws, d):
     return [], call
 
 
-@library_case("image folder with a FIFO and a socket-like file (skipped, no hang)", refuse=None, timeout=30)
+@library_case("image folder with a FIFO named fifo.png (skipped, no hang)", refuse=None, timeout=30)
 def _(ws, d):
     data = Path(shutil.copytree(ws.data, d / "data"))
     os.mkfifo(data / "0" / "fifo.png")
