@@ -48,7 +48,20 @@ class BaseMismatchError(CheckpointError):
 
 
 class OutputPathError(AdaptkitError, ValueError):
-    """An output path would overwrite one of the command's inputs (a file of the run it reads)."""
+    """An output path would overwrite one of the command's inputs (a file of the run it reads), or
+    lies under a file instead of a folder."""
+
+
+class FolderLockedError(AdaptkitError):
+    """Another adaptkit process is writing to the folder (fit, resume, pull or sample into a run)."""
+
+
+class DiskFullError(AdaptkitError, OSError):
+    """A file could not be written: the disk (or the user's quota) is full. Nothing half-written is kept."""
+
+
+class FilePermissionError(AdaptkitError, PermissionError):
+    """A file or folder could not be read or written: permission denied (or a read-only file system)."""
 
 
 class CallContextError(AdaptkitError):

@@ -16,7 +16,9 @@ Errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound) an
 as the Hub's do, which is how the client picks ``RepositoryNotFoundError`` and friends. Tokens come in
 ``Authorization: Bearer``; a private repo is visible to its owner only. ``hub.fail[kind] = status``
 makes every request of that kind ("create", "branch", "preupload", "commit", "info", "tree",
-"resolve") answer ``status``. ``hub.requests`` logs (method, path) of every request.
+"resolve") answer ``status``; ``hub.fail_next[kind] = [status, …]`` makes only the next ones do. ``hub.requests`` logs (method, path) of every request.
+``hub.mode = "hang"`` makes it accept every request and never answer (until ``stop`` or the mode
+changes); ``hub.mode = "html"`` answers every request 200 with an HTML page (a proxy's login page).
 """
 from __future__ import annotations
 
@@ -93,8 +95,11 @@ class FakeHub:
         self.tokens = tokens or {}  # token -> (user, can_write)
         self.repos: dict[str, Repo] = {}
         self.fail: dict[str, int] = {}
+        self.fail_next: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.mode: str | None = None  # None, "hang" or "html"
         self.lock = threading.Lock()
+        self.released = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -105,6 +110,7 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -244,6 +250,20 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if hub.mode == "hang":
+                while hub.mode == "hang" and not hub.released.wait(0.05):
+                    pass
+                self.close_connection = True
+                return
+            if hub.mode == "html":
+                page = b"<!DOCTYPE html><html><body><h1>Sign in to the proxy</h1></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                if method != "HEAD":
+                    self.wfile.write(page)
+                return
             with hub.lock:
                 hub.requests.append((method, url.path))
                 try:
@@ -255,6 +275,8 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     try:
                         if kind in hub.fail:
                             raise HubReply(hub.fail[kind], "injected failure")
+                        if hub.fail_next.get(kind):
+                            raise HubReply(hub.fail_next[kind].pop(0), "injected failure")
                         base = f"http://{self.headers['Host']}"
                         status, headers, data = hub.handle(method, kind, match, parse_qs(url.query), body,
                                                            self.headers, base)

@@ -114,3 +114,9 @@ def test_console_script_error_is_one_line_and_debug_shows_traceback(tmp_path):
     assert "unknown adapter 'nope'" in proc.stderr
     proc = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True, cwd="tests")
     assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_an_error_message_holding_markup_is_printed_as_is(tmp_path):
+    missing = tmp_path / "[/x]"
+    assert_one_line_error(run("fit", "--data", str(missing), "--out", str(tmp_path / "run")),
+                          f"image folder {missing} does not exist")

@@ -1,8 +1,11 @@
 """Sharing adapters on the Hub: the real huggingface_hub client against the small server in hub_server.py."""
 import itertools
 import json
+import os
 import shutil
 import socket
+import threading
+import time
 
 import pytest
 import torch
@@ -16,6 +19,7 @@ from adaptkit import (
     BaseMismatchError,
     CheckpointError,
     HubConnectionError,
+    HubError,
     HubNotFoundError,
     UnsafeRepoError,
     attach_adapter,
@@ -27,6 +31,7 @@ from adaptkit import (
 from adaptkit.bases import load_base
 from adaptkit.cli import cli
 from adaptkit.io.card import format_size, is_generated_card
+from adaptkit.io.folder_lock import folder_lock
 from hub_server import FakeHub
 from models import tiny_cond_generator
 from test_attach import perturb
@@ -54,8 +59,12 @@ def hub_env(hub, tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-token"))
     hub.fail.clear()
+    hub.fail_next.clear()
+    hub.mode = None
     yield
     hub.fail.clear()
+    hub.fail_next.clear()
+    hub.mode = None
 
 
 @pytest.fixture
@@ -534,8 +543,9 @@ def test_pull_out_never_clobbers_other_folders(hub, run, repo_id, tmp_path):
     (busy / "thesis.tex").write_text("years of work")
     one_error_line(invoke("pull", repo_id, "--out", busy), "is not empty and not an adapter folder")
     assert [p.name for p in busy.iterdir()] == ["thesis.tex"]
-    assert invoke("pull", repo_id, "--out", folder).exit_code == 0  # an adapter folder is updated
-    assert (folder / "log.csv").exists()
+    before = folder_state(folder)  # a fit run: its log, summary and checkpoints are no pull's to replace
+    one_error_line(invoke("pull", repo_id, "--out", folder), "holds files a pull does not write (checkpoints, ")
+    assert folder_state(folder) == before
 
 
 def test_push_refuses_a_folder_that_is_not_an_adapter(tmp_path, repo_id):
@@ -611,3 +621,99 @@ def test_adapter_config_names_the_library_and_older_files_still_load(run, cond_i
     model = tiny_cond_generator()
     load_adapter(model, folder)
     assert torch.equal(model(*cond_inputs), expected)
+
+
+# --- all-or-nothing pulls, locks, timeouts ------------------------------------------------------------
+
+
+@pytest.fixture
+def pulled(hub, run, repo_id, tmp_path):
+    """An adapter folder made by a pull (of ``run``), and its files."""
+    push_adapter(run[0], repo_id)
+    folder = pull_adapter(repo_id, out=tmp_path / "pulled")
+    return folder, folder_state(folder)
+
+
+def test_pull_of_a_truncated_adapter_leaves_the_folder_as_it_was(hub, pulled, adapter_files, repo_id):
+    folder, before = pulled
+    weights = adapter_files["adapter_model.safetensors"]
+    hub.seed(repo_id + "-cut", {**adapter_files, "adapter_model.safetensors": weights[: len(weights) // 2]})
+    one_error_line(invoke("pull", repo_id + "-cut", "--out", folder), "is corrupt or truncated")
+    assert folder_state(folder) == before
+
+
+def test_pull_of_a_repo_without_latents_replaces_the_whole_adapter_folder(hub, pulled, adapter_files, repo_id):
+    folder, before = pulled
+    assert {"latents.safetensors", "samples.png"} <= {p.name for p in before}
+    hub.seed(repo_id + "-bare", adapter_files)
+    assert invoke("pull", repo_id + "-bare", "--out", folder).exit_code == 0
+    assert {p.name for p in folder.iterdir()} == set(adapter_files)  # nothing of the old adapter is left beside it
+
+
+def test_pull_that_fills_the_disk_leaves_the_folder_as_it_was(hub, pulled, repo_id, monkeypatch):
+    folder, before = pulled
+    copy, copied = shutil.copyfile, []
+
+    def disk_fills(src, dst):
+        if copied:
+            raise OSError(28, "No space left on device", str(dst))
+        copied.append(copy(src, dst))
+
+    monkeypatch.setattr(shutil, "copyfile", disk_fills)
+    one_error_line(invoke("pull", repo_id, "--out", folder), "the disk is full")
+    assert folder_state(folder) == before
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+
+
+def test_pull_into_a_folder_another_process_writes_is_refused(hub, pulled, repo_id):
+    folder, before = pulled
+    with folder_lock(folder, "adaptkit fit --out elsewhere"):
+        result = invoke("pull", repo_id, "--out", folder)
+    one_error_line(result, f"is being written by adaptkit fit --out elsewhere (pid {os.getpid()} on ")
+    assert folder_state(folder) == before
+
+
+def _pull_in_thread(repo_id):
+    """``adaptkit pull`` in a thread: (the result or None if it is still running after 20 s, seconds taken)."""
+    box, start = [], time.perf_counter()
+    thread = threading.Thread(target=lambda: box.append(invoke("pull", repo_id)), daemon=True)
+    thread.start()
+    thread.join(20)
+    return (box[0] if box else None), time.perf_counter() - start
+
+
+def test_a_hub_that_never_answers_times_out_with_one_line(hub, run, repo_id, monkeypatch):
+    push_adapter(run[0], repo_id)
+    monkeypatch.setenv("ADAPTKIT_HUB_READ_TIMEOUT", "0.5")
+    monkeypatch.setenv("ADAPTKIT_HUB_RETRIES", "1")
+    hub.mode = "hang"
+    result, seconds = _pull_in_thread(repo_id)
+    hub.mode = None
+    assert result is not None, "pull hung on a Hub that never answers"
+    one_error_line(result, f"the Hub at {hub.url} did not answer in time on {repo_id}")
+    assert "ADAPTKIT_HUB_READ_TIMEOUT" in result.stderr and seconds < 10
+
+
+def test_a_hub_answering_html_is_one_line(hub, run, repo_id):
+    push_adapter(run[0], repo_id)
+    hub.mode = "html"
+    one_error_line(invoke("pull", repo_id), f"{hub.url} answered {repo_id} with something that is not the Hub's JSON")
+    with pytest.raises(HubError, match="check HF_ENDPOINT"):
+        load_adapter(tiny_cond_generator(), repo_id)
+
+
+def test_reads_are_retried_after_a_transient_failure(hub, run, repo_id, tmp_path, monkeypatch):
+    push_adapter(run[0], repo_id)
+    hub.fail_next["info"] = [503]
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    assert pull_adapter(repo_id, out=tmp_path / "a").is_dir()
+    hub.fail_next["info"] = [503, 503, 503]
+    with pytest.raises(HubError, match="HTTP 503"):
+        pull_adapter(repo_id, out=tmp_path / "b")
+    assert not hub.fail_next["info"]  # three tries: the first and two retries
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0"])
+def test_bad_timeout_setting_is_one_line(hub, run, repo_id, monkeypatch, value):
+    monkeypatch.setenv("ADAPTKIT_HUB_READ_TIMEOUT", value)
+    one_error_line(invoke("pull", repo_id), "ADAPTKIT_HUB_READ_TIMEOUT=")

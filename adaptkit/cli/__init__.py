@@ -5,9 +5,11 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import AdaptkitError
+from ..io.os_errors import storage_error
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -23,10 +25,11 @@ class AdaptkitGroup(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
+            exc = storage_error(exc) or exc  # a full disk or a denied permission is no bug of ours
             prefix = "error" if isinstance(exc, AdaptkitError) else f"unexpected {type(exc).__name__}"
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             hint = "" if isinstance(exc, AdaptkitError) else " (run with --debug for the traceback)"
-            err_console.print(f"[bold red]{prefix}:[/] {message}{hint}", soft_wrap=True)
+            err_console.print(f"[bold red]{prefix}:[/] {escape(message)}{hint}", soft_wrap=True)
             sys.exit(1)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, TrainingInterrupted
@@ -135,7 +136,7 @@ def train_and_report(train: Callable[[], Path]) -> Path | None:
     try:
         out = train()
     except TrainingInterrupted as exc:
-        err_console.print(f"[yellow]{exc}[/]", soft_wrap=True)
+        err_console.print(f"[yellow]{escape(str(exc))}[/]", soft_wrap=True)
         sys.exit(130)
     if not torchrun_processes().main:
         return None

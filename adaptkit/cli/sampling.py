@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..bases import Base, load_base
 from ..errors import ConfigError, InvalidValueError
 from ..images import grid_image, save_gif, save_grid, save_images
+from ..io.folder_lock import folder_lock
 from ..io.image_folder import invert_images
 from ..io.run_dir import Run, load_run, refuse_run_file, trained_inverted
 from ..morph import morph_runs
@@ -82,6 +83,14 @@ latent_source_option = click.option(
          "fitted to the run's learned latents (often closer to the training images on untruncated bases).")
 
 
+def writing_into(run_dir: str | None, target: Path) -> contextlib.AbstractContextManager:
+    """The write lock of run folder ``run_dir`` when ``target`` lies inside it (else nothing): no
+    picture is written into a run that ``fit`` or ``pull`` is rewriting."""
+    if run_dir is None or Path(run_dir).resolve() not in target.resolve().parents:
+        return contextlib.nullcontext()
+    return folder_lock(run_dir)
+
+
 def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_classes: int | None,
              device: str) -> Run:
     dev = _device(device)
@@ -136,29 +145,30 @@ def sample_command(run_dir, count, class_, seed, truncation, latent_source, out,
     require_positive(count, "-n (the number of images)")
     if run_dir is not None and out:
         refuse_run_file(out, run_dir, "--out")
-    if run_dir is None:
-        if not base_spec:
-            raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
-        if latent_source != "normal":
-            raise ConfigError(f"--latents {latent_source} needs a run folder DIR (the base alone has no learned latents)")
-        base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=_device(device))
-        folder = Path(".")
-        with progress(count, "sampling") as on_batch:
-            images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
-                                   batch_size=batch_size, on_batch=on_batch)
-    else:
-        run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
-        folder = run.folder
-        with progress(count, "sampling") as on_batch:
-            images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=_class(class_), seed=seed,
-                                               latents=latent_source, batch_size=batch_size, on_batch=on_batch))
-    if each:
-        folder = Path(out) if out else folder / f"samples_{seed}"
-        paths = save_images(images, folder)
-        console.print(f"wrote {len(paths)} images to {folder}/")
-    else:
-        path = save_grid(images, Path(out) if out else folder / f"samples_{seed}.png", nrow=nrow)
-        console.print(f"wrote {path} ({count} images, seed {seed})")
+    if run_dir is None and not base_spec:
+        raise ConfigError("give a run folder DIR, or --base NAME to sample the unadapted base")
+    if run_dir is None and latent_source != "normal":
+        raise ConfigError(f"--latents {latent_source} needs a run folder DIR (the base alone has no learned latents)")
+    folder = Path(run_dir) if run_dir is not None else Path(".")
+    target = Path(out) if out else folder / (f"samples_{seed}" if each else f"samples_{seed}.png")
+    with writing_into(run_dir, target):
+        if run_dir is None:
+            base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=_device(device))
+            with progress(count, "sampling") as on_batch:
+                images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
+                                       batch_size=batch_size, on_batch=on_batch)
+        else:
+            run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+            with progress(count, "sampling") as on_batch:
+                images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=_class(class_),
+                                                   seed=seed, latents=latent_source, batch_size=batch_size,
+                                                   on_batch=on_batch))
+        if each:
+            paths = save_images(images, target)
+            console.print(f"wrote {len(paths)} images to {target}/")
+        else:
+            path = save_grid(images, target, nrow=nrow)
+            console.print(f"wrote {path} ({count} images, seed {seed})")
 
 
 @cli.command("interpolate")
@@ -181,15 +191,17 @@ def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, trun
     with --random, between random latents in the classes of its training images unless --class is given)."""
     if out:
         refuse_run_file(out, run_dir, "--out")
-    run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
-    learned = len(run.latents) if run.latents is not None and not random_ else 0
-    shown_rows = len(pairs) or rows or (min(DEFAULT_ROWS, max(learned - 1, 1)) if learned else DEFAULT_ROWS)
-    with progress(steps * shown_rows, "interpolating") as on_batch:
-        strips = run.as_trained(interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_, truncation=truncation,
-                                                class_id=_class(class_), seed=seed, batch_size=batch_size,
-                                                on_batch=on_batch))
     name = f"interpolation_random_{seed}.png" if random_ else "interpolation_learned.png"
-    console.print(f"wrote {write_strips(strips, Path(out) if out else run.folder / name, gif)}")
+    target = Path(out) if out else Path(run_dir) / name
+    with writing_into(run_dir, target):
+        run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
+        learned = len(run.latents) if run.latents is not None and not random_ else 0
+        shown_rows = len(pairs) or rows or (min(DEFAULT_ROWS, max(learned - 1, 1)) if learned else DEFAULT_ROWS)
+        with progress(steps * shown_rows, "interpolating") as on_batch:
+            strips = run.as_trained(interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_,
+                                                    truncation=truncation, class_id=_class(class_), seed=seed,
+                                                    batch_size=batch_size, on_batch=on_batch))
+        console.print(f"wrote {write_strips(strips, target, gif)}")
 
 
 @cli.command("morph")

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import AdaptkitError, NotMergeableError
+from ..errors import AdapterConfigError, NotMergeableError
 from .context import CallContext
 
 SublayerHook = Callable[[nn.Module, tuple, dict, Any, "CallContext | None"], Any]
@@ -22,15 +24,67 @@ class AdapterConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AdapterConfig":
+    def from_dict(cls, data: dict[str, Any], owner: str | None = None) -> "AdapterConfig":
+        """The config of ``data``; an ``AdapterConfigError`` for an unknown option or a value not of
+        its field's type (a number for ``float``, ``true``/``false`` for ``bool``, …), naming
+        ``owner`` (the adapter) and the option."""
+        owner = owner or cls.__qualname__
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise AdaptkitError(
-                f"unknown option(s) {', '.join(unknown)} for {cls.__qualname__} "
+            raise AdapterConfigError(
+                f"unknown option(s) {', '.join(unknown)} for {owner} "
                 f"(valid: {', '.join(sorted(names)) or 'none'})"
             )
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # an annotation this Python cannot evaluate: the plugin checks its values
+            hints = {}
+        for name, value in data.items():
+            if name in hints and _matches(value, hints[name]) is False:
+                raise AdapterConfigError(f"option {name} of {owner} must be {_describe(hints[name])}, not {value!r}")
         return cls(**data)
+
+
+def _matches(value: Any, hint: Any) -> bool | None:
+    """Whether a JSON-like ``value`` fits the annotation ``hint`` (None: an annotation not understood)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        found = [_matches(value, a) for a in args]
+        return True if True in found else (None if None in found else False)
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if hint in (bool, str):
+        return isinstance(value, hint)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        item = args[0] if args and origin is list else None
+        return None if item is None else all(_matches(v, item) is not False for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if origin is typing.Literal:
+        return value in args
+    return None
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+
+
+def _describe(hint: Any) -> str:
+    """``a number``, ``a string or a list of an integer``, … for an error message."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s" if args else "a list"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 @dataclass(frozen=True)

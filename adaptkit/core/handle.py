@@ -321,7 +321,7 @@ def _overrides(cls: type, method: str) -> bool:
 
 
 def build_config(adapter_cls: type[Adapter], config: dict[str, Any]) -> AdapterConfig:
-    return adapter_cls.Config.from_dict(config)
+    return adapter_cls.Config.from_dict(config, owner=f"the {adapter_cls.name} adapter" if adapter_cls.name else None)
 
 
 def attach_adapter(

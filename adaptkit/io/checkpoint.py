@@ -21,7 +21,8 @@ from ..core.fingerprint import base_signature, describe_differences, fingerprint
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class, adapter_distribution
 from ..errors import BaseMismatchError, CheckpointError, InvalidCheckpointError
-from .atomic import atomic_path, write_json
+from .atomic import staged_folder, write_json
+from .os_errors import storage_error, storage_errors
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -59,7 +60,9 @@ def save_adapter(
 ) -> Path:
     """Write ``handle``'s adapter to the folder ``path`` (created if needed); returns the folder.
 
-    Each file is written atomically. Only adapter tensors are saved; the base is identified by
+    The folder is all-or-nothing: the files are written into a staging folder beside it and read
+    back (config valid, tensors readable and finite) before they take the place of the old ones
+    (the folder's other files are kept); on any error the folder is left as it was. Only adapter tensors are saved; the base is identified by
     ``base_id``/``base_revision`` and a fingerprint of its target layers' parameter names, shapes
     and dtypes. ``metadata`` (JSON-serializable) is stored as-is, merged over ``handle.metadata``.
     ``bake``: save the adapter's compact inference form where it has one (``handle`` itself is not
@@ -91,9 +94,15 @@ def save_adapter(
         "metadata": {**handle.metadata, **(metadata or {})},
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    with atomic_path(folder / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    write_json(folder / CONFIG_NAME, config)
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InvalidCheckpointError(f"not saved to {folder}: tensor {name!r} holds NaN or infinite values "
+                                         "(the adapter diverged)")
+    with storage_errors(), staged_folder(folder, keep=lambda name: name not in (CONFIG_NAME, WEIGHTS_NAME)) as stage:
+        save_file(tensors, str(stage / WEIGHTS_NAME), metadata={"format": FORMAT})
+        write_json(stage / CONFIG_NAME, config)
+        read_adapter_config(stage)
+        read_adapter_tensors(stage)
     return folder
 
 
@@ -109,6 +118,8 @@ def read_adapter_config(path: str | os.PathLike) -> dict[str, Any]:
         config = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{file} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise storage_error(exc) or CheckpointError(f"{file} cannot be read ({exc})") from None
     if isinstance(config, dict) and "peft_type" in config:
         raise CheckpointError(f"{path} holds a PEFT adapter (peft_type {config['peft_type']}), not an adaptkit one: "
                               "load it with peft (PeftModel.from_pretrained)")
@@ -148,7 +159,9 @@ def read_tensors(file: Path) -> dict[str, torch.Tensor]:
     refused (naming the tensor)."""
     try:
         tensors = load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
+    except OSError as exc:
+        raise storage_error(exc) or CheckpointError(f"{file} cannot be read ({exc})") from None
+    except (SafetensorError, ValueError) as exc:
         raise CheckpointError(f"{file} is corrupt or truncated ({exc})") from None
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):

@@ -11,6 +11,13 @@ executed. huggingface_hub's progress bars stay off during these calls.
 Settings are ``huggingface_hub``'s: ``HF_ENDPOINT``, ``HF_TOKEN`` or the login cache, the Hub
 cache (``HF_HUB_CACHE``) and ``HF_HUB_OFFLINE=1`` (use the cache only). ``HF_ENDPOINT`` and
 ``HF_HUB_OFFLINE`` are read at each call.
+
+No call waits forever: every request has a connect timeout (``ADAPTKIT_HUB_CONNECT_TIMEOUT``,
+default 10 s) and a read timeout (``ADAPTKIT_HUB_READ_TIMEOUT``, default 30 s: the longest wait
+for the next bytes of an answer, not for a whole download), and the reads of a pull (repo info,
+downloads) are retried ``ADAPTKIT_HUB_RETRIES`` times (default 2, after 1 s, 2 s, …) when the
+connection fails, times out, or the Hub answers 429 or 5xx. Pushes are not retried. A client
+configured with ``huggingface_hub.set_client_factory`` keeps its own settings.
 """
 from __future__ import annotations
 
@@ -19,10 +26,11 @@ import json
 import os
 import re
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import httpx2
 from huggingface_hub import (
@@ -47,6 +55,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import disable_progress_bars
+from huggingface_hub.utils import _http as hf_http
 from torch import nn
 
 from .._version import __version__
@@ -59,10 +68,12 @@ from ..errors import (
     HubNotFoundError,
     UnsafeRepoError,
 )
-from .atomic import atomic_path
+from .atomic import atomic_path, clear_stale_stages, staged_folder
 from .card import OTHER, build_card, is_generated_card, resolve_base_model
 from .checkpoint import FORMAT, LIBRARY, check_base, read_adapter_config, read_adapter_tensors
-from .run_dir import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, shared_files
+from .folder_lock import folder_lock
+from .os_errors import storage_errors
+from .run_dir import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_folder_files, shared_files
 
 DOWNLOAD_COUNTER = "config.json"
 """Generated on push: the Hub counts a model's downloads by requests for ``config.json`` unless the
@@ -70,9 +81,75 @@ repo's library is registered with its own query file (see docs/hub.md)."""
 KEPT_ON_HUB = frozenset({".gitattributes"})
 DOWNLOADED_SUFFIXES = (".safetensors", ".json", ".png", ".jpg", ".jpeg", ".webp", ".gif")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".npy", ".npz")
+T = TypeVar("T")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]*")  # no glob characters, no separators
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _OFFLINE_PUSH = "HF_HUB_OFFLINE is set: pushing needs the network (unset HF_HUB_OFFLINE)"
+HUB_SETTINGS = {"ADAPTKIT_HUB_CONNECT_TIMEOUT": 10.0, "ADAPTKIT_HUB_READ_TIMEOUT": 30.0, "ADAPTKIT_HUB_RETRIES": 2}
+"""Environment variables of the Hub calls' timeouts (seconds) and retries, with their defaults."""
+
+
+def hub_setting(name: str) -> float:
+    """The value of one of :data:`HUB_SETTINGS` (the environment's, read at each call)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return HUB_SETTINGS[name]
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or (name == "ADAPTKIT_HUB_RETRIES" and value != int(value)):
+        kind = "a whole number ≥ 0" if name == "ADAPTKIT_HUB_RETRIES" else "a number of seconds > 0"
+        raise HubError(f"{name}={raw!r} must be {kind}")
+    if value == 0 and name != "ADAPTKIT_HUB_RETRIES":
+        raise HubError(f"{name}=0: a timeout must be > 0 seconds")
+    return value
+
+
+def _timeout() -> httpx2.Timeout:
+    return httpx2.Timeout(hub_setting("ADAPTKIT_HUB_READ_TIMEOUT"), connect=hub_setting("ADAPTKIT_HUB_CONNECT_TIMEOUT"))
+
+
+def _client_with_timeouts() -> httpx2.Client:
+    client = hf_http.default_client_factory()
+    client.timeout = _timeout()
+    return client
+
+
+@contextmanager
+def _timeouts() -> Iterator[None]:
+    """Give the Hub client's requests adaptkit's timeouts for the block (unless the user set their
+    own client factory)."""
+    previous = getattr(hf_http, "_GLOBAL_CLIENT_FACTORY", None)
+    if previous is not hf_http.default_client_factory:
+        yield
+        return
+    hf_http.set_client_factory(_client_with_timeouts)
+    try:
+        yield
+    finally:
+        hf_http.set_client_factory(previous)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failed read is worth retrying: no connection, a timeout, or HTTP 429/5xx."""
+    exc = _root_cause(exc)
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return exc.response.status_code == 429 or exc.response.status_code >= 500
+    return isinstance(exc, httpx2.TransportError)
+
+
+def _read_with_retries(read: Callable[[], T]) -> T:
+    """``read()`` (an idempotent Hub read), retried on transient failures (see the module's doc)."""
+    retries = int(hub_setting("ADAPTKIT_HUB_RETRIES"))
+    for attempt in range(retries + 1):
+        try:
+            return read()
+        except Exception as exc:
+            if attempt == retries or not _transient(exc):
+                raise
+            time.sleep(2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def hub_endpoint() -> str:
@@ -221,10 +298,7 @@ def check_repo_files(repo_id: str, names: list[str]) -> list[str]:
     missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if n not in names]
     if missing:
         raise CheckpointError(f"{repo_id} is not an adaptkit adapter: it has no {' or '.join(missing)}")
-    return [
-        n for n in names
-        if _PLAIN_NAME.fullmatch(n) and (n.lower().endswith(DOWNLOADED_SUFFIXES) or n == CARD_NAME)
-    ]
+    return [n for n in names if _pulled_name(n)]
 
 
 def download_adapter(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
@@ -232,17 +306,20 @@ def download_adapter(repo_id: str, *, revision: str | None = None, token: str | 
     endpoint = hub_endpoint()
     offline = is_offline()
     with hub_errors(repo_id, revision, token, pushing=False):
+        timeout = hub_setting("ADAPTKIT_HUB_READ_TIMEOUT")
         if offline:
             names = [f.path for f in get_cached_repo_tree(repo_id, revision=revision)]
         else:
-            info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision)
+            api = HfApi(endpoint=endpoint, token=token)
+            info = _read_with_retries(lambda: api.model_info(repo_id, revision=revision, timeout=timeout))
             names = [s.rfilename for s in info.siblings or []]
         wanted = check_repo_files(repo_id, names)
         with quiet_hub():
-            folder = Path(snapshot_download(
+            folder = Path(_read_with_retries(lambda: snapshot_download(
                 repo_id, revision=revision, allow_patterns=wanted, endpoint=endpoint, token=token,
-                local_files_only=offline, library_name="adaptkit", library_version=__version__,
-            ))
+                etag_timeout=timeout, local_files_only=offline, library_name="adaptkit",
+                library_version=__version__,
+            )))
     try:
         read_adapter_config(folder)
     except CheckpointError as exc:
@@ -259,8 +336,10 @@ def pull_adapter(
     token: str | None = None,
 ) -> Path:
     """Download ``repo_id``'s adapter and return the folder holding it: the Hub cache's, or ``out``
-    (new, empty, or an adapter folder, whose files are replaced). With ``model``, an adapter made
-    for another base is refused before anything is written."""
+    (new, empty, or an adapter folder holding only files a pull writes). The download is checked
+    (config valid, tensors readable and finite) and copied into a staging folder that replaces
+    ``out`` as a whole, so ``out`` never mixes two adapters' files and a failed pull leaves it as it
+    was. With ``model``, an adapter made for another base is refused before anything is written."""
     snapshot = download_adapter(repo_id, revision=revision, token=token)
     if model is not None:
         check_base(read_adapter_config(snapshot), model)
@@ -269,18 +348,36 @@ def pull_adapter(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            read_adapter_config(out)
-        except CheckpointError:
-            raise CheckpointError(
-                f"{out} is not empty and not an adapter folder: give a new or empty folder"
-            ) from None
-    for file in sorted(snapshot.iterdir()):
-        if file.is_file():
-            with atomic_path(out / file.name) as tmp:
-                shutil.copyfile(file, tmp)
+    check_folder_files(snapshot)  # a truncated or non-finite download never replaces anything
+    with folder_lock(out, f"adaptkit pull {repo_id}"):
+        clear_stale_stages(out)
+        _check_pull_target(out)
+        with storage_errors(), staged_folder(out) as stage:
+            for file in sorted(snapshot.iterdir()):
+                if file.is_file():
+                    shutil.copyfile(file, stage / file.name)
+            check_folder_files(stage)
     return out
+
+
+def _check_pull_target(out: Path) -> None:
+    """``out`` must be missing, empty, or an adapter folder holding only files a pull writes (which
+    the pull replaces as a whole, so two adapters' files never mix)."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        read_adapter_config(out)
+    except CheckpointError:
+        raise CheckpointError(f"{out} is not empty and not an adapter folder: give a new or empty folder") from None
+    foreign = sorted(p.name for p in out.iterdir() if not (p.is_file() and _pulled_name(p.name)))
+    if foreign:
+        raise CheckpointError(f"{out} holds files a pull does not write ({', '.join(foreign[:3])}): the pull would "
+                              "replace them with the adapter; give a new or empty folder")
+
+
+def _pulled_name(name: str) -> bool:
+    """Whether ``name`` is a top-level file a pull downloads."""
+    return bool(_PLAIN_NAME.fullmatch(name)) and (name.lower().endswith(DOWNLOADED_SUFFIXES) or name == CARD_NAME)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -293,9 +390,11 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 @contextmanager
 def hub_errors(repo_id: str, revision: str | None, token: str | None, *, pushing: bool) -> Iterator[None]:
-    """Turn the Hub client's exceptions into one-line adaptkit errors."""
+    """Give the block's Hub calls adaptkit's timeouts; turn the Hub client's exceptions into
+    one-line adaptkit errors."""
     try:
-        yield
+        with _timeouts():
+            yield
     except AdaptkitError:
         raise
     except Exception as raw:
@@ -343,9 +442,16 @@ def hub_errors(repo_id: str, revision: str | None, token: str | None, *, pushing
         elif isinstance(exc, ValueError) and str(exc).startswith("Invalid metadata in README.md"):
             detail = " ".join(str(exc).split())
             error = HubError(f"the Hub refused the model card's metadata (nothing was uploaded): {detail}")
+        elif isinstance(exc, httpx2.TimeoutException):
+            error = HubConnectionError(f"the Hub at {endpoint} did not answer in time on {where} "
+                                       f"({type(exc).__name__}; the timeouts are set by ADAPTKIT_HUB_CONNECT_TIMEOUT "
+                                       "and ADAPTKIT_HUB_READ_TIMEOUT)" + offline_hint)
         elif isinstance(exc, httpx2.TransportError):
             error = HubConnectionError(f"cannot reach the Hub at {endpoint} ({type(exc).__name__}: {exc})"
                                        + offline_hint)
+        elif isinstance(exc, json.JSONDecodeError):
+            error = HubError(f"{endpoint} answered {where} with something that is not the Hub's JSON (a web page or "
+                             "a proxy's login page?): check HF_ENDPOINT")
         elif isinstance(exc, HFValidationError):
             error = HubError(f"{repo_id!r} is not a valid repo id (expected user/name): {exc}")
         else:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,10 @@ def shared_files(folder: str | os.PathLike) -> list[str]:
     return names + sorted(p.name for p in folder.glob("*.png") if p.is_file())
 
 
-def clear_run(folder: str | os.PathLike) -> None:
-    """Remove a run's own files, checkpoints, TensorBoard logs and eval report (never anything else), so a
-    new run can take the folder."""
-    folder = Path(folder)
-    for name in (CHECKPOINTS_DIR, TENSORBOARD_DIR):
-        shutil.rmtree(folder / name, ignore_errors=True)
-    for name in (*RUN_FILES, EVAL_JSON):
-        (folder / name).unlink(missing_ok=True)
+def is_run_own(name: str) -> bool:
+    """Whether ``name`` (at the top of a run folder) belongs to the run: its files, checkpoints,
+    TensorBoard logs or eval report. A new run over an old one (``--overwrite``) keeps everything else."""
+    return name in (*RUN_FILES, EVAL_JSON, CHECKPOINTS_DIR, TENSORBOARD_DIR)
 
 
 def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
@@ -76,6 +71,22 @@ def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: s
         own = (Path(folder) / name).resolve()
         if target == own or own in target.parents:
             raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")
+
+
+def check_folder_files(folder: str | os.PathLike) -> None:
+    """Read back a run or adapter folder before it is swapped in: its adapter config (valid), every
+    top-level safetensors file (readable, finite) and ``summary.json`` (JSON); a ``CheckpointError``
+    naming the first bad file."""
+    folder = Path(folder)
+    if (folder / CONFIG_NAME).is_file():
+        read_adapter_config(folder)
+    for file in sorted(folder.glob("*.safetensors")):
+        read_tensors(file)
+    if (folder / SUMMARY_JSON).is_file():
+        try:
+            json.loads((folder / SUMMARY_JSON).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{folder / SUMMARY_JSON} is not valid JSON ({exc})") from None
 
 
 def save_latents(folder: str | os.PathLike, latents: torch.Tensor, labels: torch.Tensor | None) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import re
 import signal
 import threading
@@ -20,8 +21,13 @@ from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
 from ..io.image_folder import invert_images
 from ..polarity import check_polarity, decide_inversion
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
+from ..io.atomic import clear_stale_stages, staged_folder
 from ..io.checkpoint import save_adapter
-from ..io.run_dir import CHECKPOINTS_DIR, TENSORBOARD_DIR, clear_run, save_base_weights, save_latents
+from ..io.folder_lock import folder_lock
+from ..io.os_errors import storage_errors
+from ..io.run_dir import (
+    CHECKPOINTS_DIR, RUN_FILES, TENSORBOARD_DIR, check_folder_files, is_run_own, save_base_weights, save_latents,
+)
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
@@ -32,10 +38,16 @@ from .outputs import append_log, write_log, write_loss_plot, write_pictures, wri
 from .perceptual import build_perceptual, resolve_perceptual
 from .progress import Reporter, SilentReporter, default_reporter
 from .state import (
-    latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
+    keep_only, latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
     save_checkpoint, unprefixed,
 )
 from .tracking import Tracker, open_tracker
+
+
+def _non_finite(total: torch.Tensor, terms: dict[str, torch.Tensor]) -> str:
+    """``total=nan, pixel=nan``: the loss terms of one step that are not finite."""
+    values = {k: v.detach().float().mean().item() for k, v in {"total": total, **terms}.items()}
+    return ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
 
 
 class FitStep(nn.Module):
@@ -174,7 +186,9 @@ class Trainer:
                  reporter: Reporter) -> None:
         self.config, self.procs, self.device, self.command, self.reporter = config, procs, device, command, reporter
         self.out = config.out_dir
-        self.ckpt_dir = self.out / CHECKPOINTS_DIR
+        self.folder = self.out  # where the run is written: out, or with --overwrite a staging folder beside it
+        self.pending: int | None = None  # the step of the newest checkpoint, until a finite loss confirms it
+        self.confirmed: int | None = None  # the step of the last checkpoint known good
         self.history: list[dict[str, float]] = []
         self.step, self.elapsed_before = 0, 0.0
         self.running: torch.Tensor | None = None
@@ -202,10 +216,9 @@ class Trainer:
         check_out_dir(self.out, cfg.overwrite)
         return None
 
-    def _clear_previous_run(self) -> None:
-        """--overwrite: remove the previous run's own files (never anything else), once setup succeeded."""
-        if self.procs.main:
-            clear_run(self.out)
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.folder / CHECKPOINTS_DIR
 
     def setup(self) -> None:
         cfg, device = self.config, self.device
@@ -253,7 +266,7 @@ class Trainer:
             if resume is None:
                 self.guard.measure(0)
         if self.procs.main:
-            self.tracker = open_tracker(cfg.report_to, self.out / TENSORBOARD_DIR, base, self.objective.labels, cfg.seed,
+            self.tracker = open_tracker(cfg.report_to, self.folder / TENSORBOARD_DIR, base, self.objective.labels, cfg.seed,
                                         self._outputs)
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device, partly_used=bool(self.handle and self.handle.new_classes))
@@ -263,12 +276,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         if resume is not None:
             self._restore(resume)
-        elif cfg.overwrite:
-            self._clear_previous_run()
         if self.procs.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            write_log(self.out, self.history)
-            write_summary(self.out, {"status": "running", "steps": self.step, **self._recorded()})
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_log(self.folder, self.history)
+            write_summary(self.folder, {"status": "running", "steps": self.step, **self._recorded()})
 
     def _check_polarity(self) -> None:
         """--invert: compare the images' tone with the base's samples, invert the images when chosen
@@ -334,6 +345,7 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self) -> None:
+        self.pending = self.step  # on every process: the next step confirms it (a collective)
         if not self.procs.main:
             return
         tensors = {
@@ -361,7 +373,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "collapse": self.guard.state() if self.guard is not None else None,
         })
-        write_loss_plot(self.out, self.history)
+        write_loss_plot(self.folder, self.history)
 
     def _restore(self, path: Path) -> None:
         meta, tensors = load_checkpoint(path)
@@ -391,6 +403,7 @@ class Trainer:
         self.noise_rng.set_state(tensors["rng/noise"])
         torch.set_rng_state(tensors["rng/torch"])
         self.step, self.elapsed_before, self.history = meta["step"], meta["elapsed_s"], meta["history"]
+        self.confirmed = self.step
         if self.guard is not None and meta.get("collapse"):
             self.guard.restore(meta["collapse"])
         self.reporter.note(f"resuming {self.out} at step {self.step}")
@@ -418,13 +431,13 @@ class Trainer:
         self.running.zero_()
         self.count = 0
         means = dict(zip(self.names, values))
-        bad = {k: v for k, v in means.items() if v != v or abs(v) == float("inf")}
+        bad = ", ".join(f"{k}={v}" for k, v in means.items() if not math.isfinite(v))
         if bad:
-            self._diverged(bad)
+            self._diverged(f"the loss became non-finite by step {self.step} ({bad})")
         self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
         self.tracker.scalars(self.step, {**{f"loss/{k}": v for k, v in means.items()}, **self._learning_rates()})
         if self.procs.main:
-            append_log(self.out, self.history[-1])
+            append_log(self.folder, self.history[-1])
         self.reporter.log(self.step, means)
         return stop_any
 
@@ -435,14 +448,36 @@ class Trainer:
             rates.update({f"lr/aux/{name}": g["lr"] for g in opt.param_groups[:1]})
         return rates
 
-    def _diverged(self, bad: dict[str, float]) -> None:
+    def _diverged(self, what: str) -> None:
+        """Stop training: the checkpoint not yet confirmed good is removed, the last good one kept."""
         if self.procs.main:
-            write_log(self.out, self.history)
+            keep_only(self.ckpt_dir, self.confirmed)
+            write_log(self.folder, self.history)
         last = latest_checkpoint(self.ckpt_dir)
-        kept = f"the last good checkpoint ({last}) is kept" if last else "no checkpoint had been written yet"
-        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise TrainingError(f"the loss became non-finite by step {self.step} ({terms}); training stopped and "
-                            f"{kept}. Try lower learning rates (--lr-adapter, --lr-latent) or --precision fp32")
+        if self.folder != self.out:
+            kept = f"the previous run in {self.out} is left as it was"
+        else:
+            kept = f"the last good checkpoint ({last}) is kept" if last else "no good checkpoint had been written"
+        raise TrainingError(f"{what}; training stopped and {kept}. Try lower learning rates (--lr-adapter, "
+                            "--lr-latent) or --precision fp32")
+
+    def _confirm(self) -> None:
+        """The newest checkpoint is good: remove the older ones."""
+        if self.pending is None:
+            return
+        if self.procs.main:
+            keep_only(self.ckpt_dir, self.pending)
+        self.confirmed, self.pending = self.pending, None
+
+    def _check_values(self, total: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        """After an update: every trained tensor must still be finite, else training diverged."""
+        params = [p for opt in (self.optimizer, *self.objective.optimizers().values())
+                  for group in opt.param_groups for p in group["params"]]
+        if not params or bool(torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()):
+            return
+        step, bad = self.step + 1, _non_finite(total, terms)
+        self._diverged(f"the loss became non-finite by step {step} ({bad})" if bad else
+                       f"the update of step {step} made the trained values non-finite")
 
     def _warm_up(self) -> None:
         """--warmup-steps: the generator's rates (adapter, unfrozen base layers) rise linearly from 0,
@@ -463,9 +498,15 @@ class Trainer:
         self._warm_up()
         self.optimizer.zero_grad(set_to_none=True)
         total, terms = self.model(index)
+        if self.pending is not None:  # the newest checkpoint's values gave this loss
+            if bool(self.procs.sum(torch.isfinite(total.detach()).logical_not().float().reshape(1)) == 0):
+                self._confirm()
+            else:
+                self._diverged(f"the loss became non-finite by step {self.step + 1} ({_non_finite(total, terms)})")
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._check_values(total, terms)
         if self.ema is not None:
             self.ema.update(self.step + 1)
         self._accumulate({"total": total, **terms, **aux})
@@ -507,41 +548,79 @@ class Trainer:
                         self._checkpoint()
                         self.tracker.samples(self.step)
                     if stopping:
+                        self._confirm()
                         if procs.main:
-                            write_log(self.out, self.history)
-                            write_summary(self.out, {"status": "interrupted", "steps": self.step, **self._recorded()})
+                            write_log(self.folder, self.history)
+                            write_summary(self.folder, {"status": "interrupted", "steps": self.step,
+                                                        **self._recorded()})
                         raise TrainingInterrupted(
-                            f"stopped at step {self.step}/{cfg.steps}; checkpoint saved in {self.ckpt_dir} — "
-                            f"continue with: adaptkit fit --out {self.out} --resume")
+                            f"stopped at step {self.step}/{cfg.steps}; checkpoint saved in {self.out / CHECKPOINTS_DIR}"
+                            f" — continue with: adaptkit fit --out {self.out} --resume")
+                self._confirm()
             finally:
                 self.reporter.close()
                 self.tracker.close()
         self.train_time = time.perf_counter() - self.started
 
+    def run(self) -> None:
+        """Set up, train, then write the run folder.
+
+        With ``--overwrite`` over a previous run, the new run (everything it writes, checkpoints
+        included) goes into a staging folder beside ``out``, which replaces the previous run only
+        at the end, complete and checked, or when Ctrl-C stops it with a checkpoint (so ``--resume``
+        continues it). Any error (a bad option, a divergence, a full disk) leaves the previous run
+        as it was. Files in ``out`` that are not a run's own are kept.
+        """
+        out, cfg = self.out, self.config
+        if not (cfg.overwrite and not cfg.resume and self.procs.main and out.is_dir() and any(out.iterdir())):
+            self.setup()
+            self.train()
+            self.finish()
+            return
+        interrupted = None
+        with staged_folder(out, keep=lambda name: not is_run_own(name)) as self.folder:
+            self.setup()
+            try:
+                self.train()
+            except TrainingInterrupted as exc:
+                interrupted = exc
+            else:
+                self.finish()
+        self.folder = out
+        if interrupted is not None:
+            raise interrupted
+
     # --- outputs ----------------------------------------------------------------------------
     def finish(self) -> None:
+        """Write the run's files into a staging folder that replaces the run folder's old ones only
+        when all are written and read back (its checkpoints and other files are kept)."""
         if not self.procs.main:
             return
-        cfg, base = self.config, self.base
         self.reporter.note("writing the run folder…")
+        with staged_folder(self.folder, keep=lambda name: name not in RUN_FILES) as stage:
+            self._write_outputs(stage)
+            check_folder_files(stage)
+
+    def _write_outputs(self, folder: Path) -> None:
+        cfg, base = self.config, self.base
         recorded = self._recorded()
         with self._outputs():
             if self.handle is not None:
                 metadata = {"training": recorded["training"], "base_options": self._base_options()}
                 if self.new_class_names:
                     metadata["class_names"] = self.new_class_names
-                save_adapter(self.handle, self.out, base_id=cfg.base, metadata=metadata)
+                save_adapter(self.handle, folder, base_id=cfg.base, metadata=metadata)
             if self.unfrozen:
-                save_base_weights(self.out, self.unfrozen)
+                save_base_weights(folder, self.unfrozen)
             learned = self.objective.learned_latents()
             latents, labels = learned if learned is not None else (None, self.objective.labels)
             if latents is not None:
-                save_latents(self.out, latents, labels)
-            write_pictures(self.out, base, self.data.images, latents, labels, samples=cfg.samples,
+                save_latents(folder, latents, labels)
+            write_pictures(folder, base, self.data.images, latents, labels, samples=cfg.samples,
                            truncation=cfg.truncation, seed=cfg.seed, invert=cfg.invert == "yes")
-        write_log(self.out, self.history)
+        write_log(folder, self.history)
         session_steps = self.step - self.session_start_step
-        write_summary(self.out, {
+        write_summary(folder, {
             "status": "finished",
             "steps": self.step,
             "wall_time_s": round(self._elapsed(), 3),
@@ -581,8 +660,12 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     ``adapter_model.safetensors``), ``latents.safetensors``, ``samples.png``,
     ``reconstructions.png``, ``interpolation.png``, ``loss.png``, ``log.csv``, ``summary.json`` and
     resumable checkpoints. Under ``torchrun`` the processes train data-parallel. Raises
-    ``TrainingInterrupted`` after Ctrl-C (a checkpoint is saved; resume with ``resume=True``) and
-    ``TrainingError`` when the loss becomes NaN/inf. ``command`` is recorded in the metadata.
+    ``TrainingInterrupted`` after Ctrl-C (a checkpoint is saved; resume with ``resume=True``),
+    ``TrainingError`` when the loss or the trained values become NaN/inf (the last checkpoint whose
+    values gave a finite loss is kept), ``FolderLockedError`` when another process writes to
+    ``config.out``, ``DiskFullError``/``FilePermissionError`` when it cannot be written. With
+    ``overwrite`` the previous run is replaced only when the new one is complete (see
+    ``Trainer.run``). ``command`` is recorded in the metadata.
     """
     config.validate()
     procs = torchrun_processes()
@@ -593,10 +676,11 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
         reporter = default_reporter(config.quiet)
     start(procs, device)
     try:
-        trainer = Trainer(config, procs, device, command, reporter)
-        trainer.setup()
-        trainer.train()
-        trainer.finish()
-        return trainer.out
+        with storage_errors(), folder_lock(config.out_dir) if procs.main else contextlib.nullcontext():
+            if procs.main:
+                clear_stale_stages(config.out_dir)  # of an --overwrite run killed before it finished
+            trainer = Trainer(config, procs, device, command, reporter)
+            trainer.run()
+            return trainer.out
     finally:
         stop(procs)

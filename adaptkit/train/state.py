@@ -2,7 +2,9 @@
 
 A checkpoint is ``step-NNNNNNN.safetensors`` + ``step-NNNNNNN.json`` in the run's ``checkpoints/``
 folder. The JSON is written last (each file atomically), so a checkpoint whose JSON exists is
-complete; older ones are removed after a newer one is complete. Optimizer states are flattened
+complete. Older ones are removed once the newer one is confirmed good (its values gave a finite
+loss at the next step, or training ended with finite values), so the last checkpoint never holds a
+diverged state. Optimizer states are flattened
 into tensors (``<prefix>/<param index>/<key>``) plus JSON (hyperparameters, scalar entries).
 Nothing is pickled.
 """
@@ -14,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from ..io.atomic import atomic_path, write_json
+from ..io.checkpoint import read_tensors
 
 _NAME = re.compile(r"step-(\d+)\.json")
 
@@ -28,17 +30,22 @@ def _stem(step: int) -> str:
 
 
 def save_checkpoint(folder: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write the checkpoint of ``step`` and remove older ones; returns the JSON path."""
+    """Write the checkpoint of ``step`` (older ones stay until :func:`keep_only`); returns the JSON path."""
     folder.mkdir(parents=True, exist_ok=True)
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(folder / f"{_stem(step)}.safetensors") as tmp:
         save_file(cpu, str(tmp))
     path = folder / f"{_stem(step)}.json"
     write_json(path, {"step": step, **meta})
-    for old in folder.glob("step-*"):
-        if not old.name.startswith(_stem(step)):
-            old.unlink(missing_ok=True)
     return path
+
+
+def keep_only(folder: Path, step: int | None) -> None:
+    """Remove every checkpoint in ``folder`` but ``step``'s (all of them for ``None``); the JSON
+    first, so a checkpoint is never half there."""
+    for old in sorted(folder.glob("step-*"), key=lambda p: p.suffix != ".json"):
+        if step is None or not old.name.startswith(_stem(step) + "."):
+            old.unlink(missing_ok=True)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -57,13 +64,9 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The JSON metadata and the tensors of one checkpoint."""
+    """The JSON metadata and the tensors of one checkpoint (refused if corrupt or not finite)."""
     meta = read_meta(path)
-    try:
-        tensors = load_file(str(path.with_suffix(".safetensors")))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path.with_suffix('.safetensors')} is corrupt ({exc})") from None
-    return meta, tensors
+    return meta, read_tensors(path.with_suffix(".safetensors"))
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
