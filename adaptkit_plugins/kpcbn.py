@@ -142,9 +142,9 @@ class KnowledgePropagationAdapter(Adapter):
     name = "kpcbn"
     Config = KPConfig
     uses_context = True
-    # glo's 0.05 (tuned for bsa's direct scales) blanks new classes within 5 steps: a step moves all N
-    # scores of S, Γ̂ and r, so a new class's γ moved ~0.25 a step (mean 1.0 → −0.24 on two Omniglot
-    # characters). 5e-3 drew both classes recognisably after 300 steps (docs/adapters.md).
+    # glo's 0.05 (tuned for bsa's direct scales) blanked both new classes of two Omniglot characters
+    # from step 50: a step moves all N scores of S, Γ̂ and r, so γ/β move several times the rate;
+    # 5e-3 drew both, apart (benchmarks/kpcbn_new_classes.py, docs/adapters.md).
     recommended_lr = {"glo": 5e-3}
 
     def __init__(self, layer: nn.Module, info: LayerInfo, config: KPConfig) -> None:
