@@ -142,6 +142,10 @@ class KnowledgePropagationAdapter(Adapter):
     name = "kpcbn"
     Config = KPConfig
     uses_context = True
+    # glo's 0.05 (tuned for bsa's direct scales) blanked both new classes of two Omniglot characters
+    # from step 50: a step moves all N scores of S, Γ̂ and r, so γ/β move several times the rate;
+    # 5e-3 drew both, apart (benchmarks/kpcbn_new_classes.py, docs/adapters.md).
+    recommended_lr = {"glo": 5e-3}
 
     def __init__(self, layer: nn.Module, info: LayerInfo, config: KPConfig) -> None:
         super().__init__(layer, info, config)

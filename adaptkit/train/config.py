@@ -99,8 +99,8 @@ class FitConfig:
     steps: int = _opt(1000, "Optimizer steps.")
     batch_size: int = _opt(25, "Images per step (all processes together when data-parallel).")
     lr_adapter: float | None = _opt(None, "Adam learning rate of the adapter parameters (default: the adapter's "
-                                    "recommended rate for the objective, e.g. pwgconv 5e-4 with glo; else 0.05 "
-                                    "with glo, 2e-4 with adversarial, as the kpcbn paper).")
+                                    "recommended rate for the objective, e.g. pwgconv 5e-4 and kpcbn 5e-3 with "
+                                    "glo; else 0.05 with glo, 2e-4 with adversarial, as the kpcbn paper).")
     lr_latent: float = _opt(0.05, "Adam learning rate of the per-image latents.")
     lr_base: float | None = _opt(None, "Adam learning rate of layers unfrozen with --unfreeze (default: 1e-4 "
                                  "with --adapter none, else 1e-7 as the paper's BigGAN path).")
