@@ -11,12 +11,11 @@ from safetensors.torch import load_file
 from adaptkit.bases import load_base
 from adaptkit.data import load_image_folder
 from adaptkit.errors import AdaptkitError, ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted
-from adaptkit.images import save_grid
+from adaptkit.images import save_grid, side_by_side
 from adaptkit.io.run_dir import BASE_WEIGHTS_NAME, load_run
 from adaptkit.sample import generate_images
 from adaptkit.train import FitConfig, GloObjective, fit, resume_config
 from adaptkit.train.objectives import latent_spread
-from adaptkit.train.outputs import reconstruction_grid
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
 from runs import interrupt_on_call
@@ -58,7 +57,7 @@ def test_fit_writes_the_run_and_reproduces_reconstructions(tmp_path, blobs):
     run = load_run(out)
     assert run.handle is not None and run.labels.tolist() == [1] * 25
     generated = generate_images(run.base, run.latents, run.labels)
-    grid, nrow = reconstruction_grid(images, generated)
+    grid, nrow = side_by_side(images, generated)
     save_grid(grid, tmp_path / "again.png", nrow=nrow)
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(out / "reconstructions.png"))
 
@@ -188,7 +187,7 @@ def test_update_all_fine_tunes_the_base_without_an_adapter(tmp_path, blobs):
                if not torch.equal(p, dict(tiny_cond_generator().named_parameters())[n])]
     assert changed
     images = load_image_folder(blobs, channels=3, resolution=16).images
-    grid, nrow = reconstruction_grid(images, generate_images(run.base, run.latents, run.labels))
+    grid, nrow = side_by_side(images, generate_images(run.base, run.latents, run.labels))
     save_grid(grid, tmp_path / "again.png", nrow=nrow)
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(out / "reconstructions.png"))
 
