@@ -14,11 +14,10 @@ from adaptkit.errors import AdaptkitError, ConfigError, PluginNotFoundError, Tra
 from adaptkit.images import save_grid, side_by_side
 from adaptkit.io.run_dir import BASE_WEIGHTS_NAME, load_run
 from adaptkit.sample import generate_images
-from adaptkit.train import FitConfig, GloObjective, fit, resume_config
+from adaptkit.train import GloObjective, fit, resume_config
 from adaptkit.train.objectives import latent_spread
-from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
-from runs import interrupt_on_call
+from runs import fit_config, interrupt_on_call
 
 TINY_COND = "python:models:tiny_cond_generator"
 RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", "interpolation.png",
@@ -28,17 +27,7 @@ RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def blobs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("blobs")
-    write_images(folder, blob_images(25))
-    return folder
-
-
-def config(data_dir, out_dir, **changes) -> FitConfig:
-    settings = dict(data=str(data_dir), out=str(out_dir), base=TINY_COND, class_id="1", perceptual="none", steps=40,
-                    log_every=10, checkpoint_every=20, samples=16, quiet=True)
-    return FitConfig(**{**settings, **changes})
+config = fit_config
 
 
 def pixels(path):
