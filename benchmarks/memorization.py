@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def picture(runs: dict[str, Path], last: dict[str, dict[str, Any]], path: Path) 
     rows = {name: evaluations(run) for name, run in runs.items()}
     plot_losses([int(r["step"]) for r in next(iter(rows.values()))],
                 {name: [r["eval_memorization_ratio"] for r in rs] for name, rs in rows.items()}, chart,
-                title="memorization ratio per evaluation (≈ 1: new images; → 0: copies)", size=(900, 300))
+                title="memorization ratio per evaluation (about 1: new images; toward 0: copies)", size=(900, 300))
     tiles = []
     for name, run in runs.items():
         grid = Image.open(run / "last_nearest.png").convert("RGB")
@@ -107,22 +106,21 @@ def main() -> None:
     if not zip_path.is_file():
         parser.error(f"{zip_path} not found: pass --data (the folder holding omniglot/)")
     train, real = prepare(zip_path, args.work, args.shots, args.seed)
-    runs, times = {}, {}
+    runs = {}
     for name, settings in METHODS.items():
         run = args.work / name.split()[0]
         runs[name] = run
         summary = run / "summary.json"
         if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
             continue
-        started = time.perf_counter()
         fit(FitConfig(data=str(train), out=str(run), class_id="3", steps=args.steps, seed=args.seed,
                       eval_every=args.eval_every, eval_samples=args.eval_samples, eval_real=str(real),
                       device="cpu", quiet=True, overwrite=True, **settings), reporter=SilentReporter())
-        times[name] = round(time.perf_counter() - started, 1)
     last = {name: last_step_nearest(run, train, real, args.eval_samples, args.seed) for name, run in runs.items()}
     picture(runs, last, args.picture)
-    results = {name: {"eval": json.loads((run / "summary.json").read_text())["eval"], "evaluations": evaluations(run),
-                      "last_step_report": last[name], "fit_s": times.get(name)} for name, run in runs.items()}
+    summaries = {name: json.loads((run / "summary.json").read_text()) for name, run in runs.items()}
+    results = {name: {"eval": summaries[name]["eval"], "evaluations": evaluations(run), "last_step_report": last[name],
+                      "fit_s": summaries[name]["wall_time_s"]} for name, run in runs.items()}
     command = "python benchmarks/memorization.py " + " ".join(sys.argv[1:])
     write_json(args.json, {"command": command.strip(), "torch": torch.__version__,
                            "settings": {k: str(v) for k, v in vars(args).items()}, "runs": results})

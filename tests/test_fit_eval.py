@@ -68,6 +68,14 @@ def test_the_best_logged_step_is_the_runs_model_and_the_last_is_beside_it(tmp_pa
     assert any(not torch.equal(best_adapter[k], last_adapter[k]) for k in best_adapter)
 
 
+def test_with_ema_the_moving_average_is_what_is_scored_and_kept(tmp_path, blobs):
+    out = fit(config(blobs, tmp_path / "run", steps=20, ema_decay=0.9))
+    logged = logged_evaluations(out)
+    best = json.loads((out / "summary.json").read_text())["eval"]["best_step"]
+    assert rescore(out, blobs) == pytest.approx(logged[best]["intra_lpips"], rel=1e-6)
+    assert rescore(out / "last", blobs) == pytest.approx(logged[20]["intra_lpips"], rel=1e-6)
+
+
 def test_fid_picks_the_lowest_and_update_all_runs_keep_their_best_base_weights(tmp_path, blobs):
     out = fit(config(blobs, tmp_path / "run", adapter="none", unfreeze=["all"], eval_metric="fid", steps=20))
     logged = logged_evaluations(out)
