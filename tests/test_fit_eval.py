@@ -16,6 +16,7 @@ from adaptkit.sample import sample_run
 from adaptkit.io.run_dir import load_run
 from adaptkit.train import FitConfig, GloObjective, fit, resume_config
 from adaptkit.train.config import read_config_file
+from adaptkit.train.tracking import Tracker
 from runs import TINY_COND, fit_config, interrupt_on_call
 
 SAMPLES = 48
@@ -83,6 +84,24 @@ def test_fid_picks_the_lowest_and_update_all_runs_keep_their_best_base_weights(t
     assert json.loads((out / "summary.json").read_text())["eval"]["best_step"] == best
     assert (out / "base_weights.safetensors").is_file() and (out / "last" / "base_weights.safetensors").is_file()
     assert load_run(out / "last").base is not None  # last/ records its base: a run folder of its own
+
+
+class RecordingTracker(Tracker):
+    def __init__(self) -> None:
+        self.logged: dict[str, list[tuple[int, float]]] = {}
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for tag, value in values.items():
+            self.logged.setdefault(tag, []).append((step, value))
+
+
+def test_the_tracker_gets_every_evaluation(tmp_path, blobs, monkeypatch):
+    tracker = RecordingTracker()
+    monkeypatch.setattr("adaptkit.train.loop.open_tracker", lambda *args, **kwargs: tracker)
+    out = fit(config(blobs, tmp_path / "run", steps=10, eval_every=5))
+    logged = logged_evaluations(out)
+    for name in ("kid", "memorization_ratio", "near_copies"):
+        assert tracker.logged[f"eval/{name}"] == [(step, logged[step][name]) for step in (5, 10)]
 
 
 def test_resume_keeps_the_best_so_far(tmp_path, blobs, monkeypatch):
