@@ -454,7 +454,9 @@ class Trainer:
             self._diverged(bad)
         self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
         self.tracker.scalars(self.step, {**{f"loss/{k}": v for k, v in means.items()}, **self._learning_rates()})
-        if self.procs.main:
+        if self.evaluator is not None:  # its columns: the whole log is rewritten
+            self._write_log()
+        elif self.procs.main:
             append_log(self.out, self.history[-1])
         self.reporter.log(self.step, means)
         return stop_any

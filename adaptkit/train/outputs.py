@@ -57,15 +57,11 @@ def write_log(out: Path, history: list[dict[str, float]], evaluations: list[dict
 
 def append_log(out: Path, row: dict[str, float]) -> None:
     """Append one logged step to ``log.csv`` (with the header when the file is new), so the log
-    grows while training runs; a resumed run first rewrites it from its checkpoint (``write_log``).
-    Columns the row lacks (evaluations of other steps) stay empty."""
+    grows while training runs; a resumed run first rewrites it from its checkpoint (``write_log``)."""
     path = out / LOG_CSV
     new = not path.exists()
-    if not new:
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), None)
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row) if new or not header else header, restval="")
+        writer = csv.DictWriter(f, fieldnames=list(row))
         if new:
             writer.writeheader()
         writer.writerow(row)
