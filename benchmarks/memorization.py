@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from adaptkit import FitConfig, evaluate, fit
-from adaptkit.eval.run_samples import samples_from_run
+from adaptkit.sample import sample_run
 from adaptkit.images import save_images
 from adaptkit.bases.data32 import load_omniglot
 from adaptkit.io.image_folder import read_image_folder
@@ -54,7 +54,7 @@ def evaluations(run: Path) -> list[dict[str, float]]:
 
 def last_step_nearest(run: Path, train: Path, real: Path, samples: int, seed: int) -> dict[str, Any]:
     """The last step's model scored as fit scored it, with its nearest-training-drawing picture."""
-    generated = samples_from_run(load_run(run / LAST_DIR), samples, seed=seed)
+    generated = sample_run(load_run(run / LAST_DIR), samples, seed=seed)
     report = evaluate(generated, read_image_folder(real), train=read_image_folder(train), seed=seed,
                       nearest=run / "last_nearest.png")
     return {k: v for k, v in report.to_dict().items() if k != "notes"}
