@@ -46,7 +46,10 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .demo import run_demo, write_demo_set
-from .eval import EvalReport, FeatureExtractor, evaluate, frechet_distance, kmmd, load_feature_extractor, mean_variance
+from .eval import (
+    EvalReport, FeatureExtractor, evaluate, frechet_distance, kernel_distance, kmmd, load_feature_extractor, mean_variance,
+    memorization,
+)
 from .images import save_grid
 from .io.checkpoint import save_adapter
 from .io.loading import load_adapter
@@ -116,11 +119,13 @@ __all__ = [
     "interpolate_images",
     "interpolate_latents",
     "interpolate_run",
+    "kernel_distance",
     "kmmd",
     "list_adapters",
     "load_adapter",
     "load_feature_extractor",
     "mean_variance",
+    "memorization",
     "morph_images",
     "morph_runs",
     "pull_adapter",

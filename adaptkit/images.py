@@ -37,6 +37,13 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
     return grid[:1] if images.shape[1] == 1 else grid
 
 
+def side_by_side(left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Each ``left[i]`` beside ``right[i]`` (both (B, C, H, W)), pairs tiled ~square: (images, images
+    per row), for :func:`save_grid`."""
+    pairs = torch.stack([left.detach().cpu(), right.detach().cpu()], dim=1).flatten(0, 1)
+    return pairs, 2 * math.ceil(math.sqrt(len(left)))
+
+
 def _save_png(image: Image.Image, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")

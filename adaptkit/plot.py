@@ -115,18 +115,20 @@ def plot_losses(
 
 def plot_loss_terms(
     steps: Sequence[int], series: dict[str, Sequence[float]], path: str | os.PathLike,
-    title: str = "training losses", width: int = 900, panel_height: int = 200,
+    title: str = "training losses", width: int = 900, panel_height: int = 200, mark_step: int | None = None,
 ) -> Path:
     """One panel per series (name → values per step), each on its own y axis scaled to its own
     values, so a large flat term does not flatten the others: a log-10 axis where the values are
-    positive and span at least a factor 10, else a linear one. Saved as a PNG, atomically."""
+    positive and span at least a factor 10, else a linear one; ``mark_step`` (e.g. the best
+    evaluated step) is a dashed line in every panel. Saved as a PNG, atomically."""
     columns = 1 if len(series) == 1 else 2
     rows = max(1, math.ceil(len(series) / columns))
     top, gap_x, gap_y, left = 40, 90, 50, 80
     panel_width = (width - left - 20 - gap_x * (columns - 1)) / columns
     img = Image.new("RGB", (width, int(top + rows * (panel_height + gap_y))), "white")
     draw = ImageDraw.Draw(img)
-    draw.text((left, 10), f"{title} (each on its own axis; x: step)", fill="black", font=_font(15))
+    marked = "" if mark_step is None else f"; dashed: step {mark_step}"
+    draw.text((left, 10), f"{title} (each on its own axis; x: step{marked})", fill="black", font=_font(15))
     for i, (name, values) in enumerate(series.items()):
         finite = [v for v in values if math.isfinite(v)]
         log = bool(finite) and min(finite) > 0 and max(finite) >= 10 * min(finite)
@@ -135,5 +137,9 @@ def plot_loss_terms(
                panel_height - 18)
         color = COLORS[i % len(COLORS)]
         draw.text((box[0], box[1] - 16), name + (" (log)" if log else ""), fill=color, font=_font(13))
-        _draw_panel(draw, box, steps, {name: values}, log, colors=[color])
+        axes = _draw_panel(draw, box, steps, {name: values}, log, colors=[color])
+        if mark_step is not None:
+            x, _ = axes.at(mark_step, axes.y0)
+            for y in range(int(axes.top), int(axes.top + axes.height), 8):
+                draw.line([x, y, x, min(y + 4, axes.top + axes.height)], fill="#555555")
     return _save(img, path)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
 
 
@@ -22,3 +23,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    """25 disc images (16×16 RGB) in a folder: a new domain for the tiny generators."""
+    folder = tmp_path_factory.mktemp("blobs")
+    write_images(folder, blob_images(25))
+    return folder

@@ -1,4 +1,5 @@
-"""Fake `adaptkit fit` run folders: an adapter checkpoint plus learned latents, as fit writes them."""
+"""Fake `adaptkit fit` run folders (an adapter checkpoint plus learned latents, as fit writes them), and
+the small fit settings the fit tests share."""
 from __future__ import annotations
 
 import signal
@@ -8,6 +9,7 @@ import torch
 
 from adaptkit import attach_adapter, save_adapter
 from adaptkit.io.run_dir import save_latents
+from adaptkit.train import FitConfig
 from models import tiny_cond_generator
 
 TINY_COND = "python:models:tiny_cond_generator"
@@ -42,3 +44,10 @@ def interrupt_on_call(monkeypatch, objective: type, call: int) -> None:
         return loss(self, index)
 
     monkeypatch.setattr(objective, "loss", interrupted)
+
+
+def fit_config(data_dir: Path, out_dir: Path, **changes) -> FitConfig:
+    """40 quick steps of bsa on ``tiny_cond_generator`` (class 1, no perceptual loss), with ``changes``."""
+    settings = dict(data=str(data_dir), out=str(out_dir), base=TINY_COND, class_id="1", perceptual="none", steps=40,
+                    log_every=10, checkpoint_every=20, samples=16, quiet=True)
+    return FitConfig(**{**settings, **changes})

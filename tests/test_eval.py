@@ -19,7 +19,10 @@ from adaptkit.bases.data32 import MNIST_IMAGES, load_mnist
 from adaptkit.cli import cli
 from adaptkit.data import load_image_folder
 from adaptkit.errors import DataError, EvaluationError, InvalidValueError, WeightsNotFoundError
-from adaptkit.eval import FeatureExtractor, feature_map_distance, lpips_distance, pairwise_diversity
+from adaptkit.eval import (
+    FeatureExtractor, PerceptualDistance, feature_map_distance, intra_cluster_diversity, kernel_distance, lpips_distance,
+    memorization, pairwise_diversity,
+)
 from adaptkit.eval.features import load_embedded_extractor, load_feature_extractor, load_inception, resize_and_convert
 from adaptkit.images import save_images
 from adaptkit.io.image_folder import read_image_folder
@@ -500,3 +503,98 @@ def test_cli_eval_errors_are_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real")])
     assert result.exit_code == 1 and result.output.strip().count("\n") == 0
     assert "does not record its base" in result.output
+
+
+# --- KID, intra-cluster LPIPS, memorization ----------------------------------------------------
+
+def _unbiased_poly_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    def k(a, b):
+        return (a @ b.T / a.shape[1] + 1) ** 3
+    m = len(x)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    within = (kxx.sum() - kxx.diag().sum() + kyy.sum() - kyy.diag().sum()) / (m * (m - 1))
+    return float(within - 2 * kxy.mean())
+
+
+def test_kid_is_the_unbiased_polynomial_mmd_and_leaves_the_global_rng_alone():
+    g = torch.Generator().manual_seed(0)
+    real, generated = torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randn(8, 5, generator=g) + 0.5
+    state = torch.get_rng_state()
+    kid = kernel_distance(generated, real, subsets=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    # subsets of all 8 rows are permutations of the sets: every subset gives the full-set value
+    assert (kid.subset_size, kid.subsets) == (8, 7) and kid.std == pytest.approx(0, abs=1e-9)
+    assert kid.value == pytest.approx(_unbiased_poly_mmd2(real, generated.double()), rel=1e-9)
+    many = torch.randn(300, 5, generator=g)
+    assert kernel_distance(generated, many, seed=3).subset_size == 8
+    assert kernel_distance(generated, many, seed=3) == kernel_distance(generated, many, seed=3)
+    # unbiased: two draws of one distribution average ≈ 0 (a V-statistic would stay clearly positive)
+    same = kernel_distance(torch.randn(300, 5, generator=g), many).value
+    shifted = kernel_distance(torch.randn(300, 5, generator=g) + 0.5, many).value
+    assert abs(same) < 0.02 * shifted
+
+
+def _unit_rows(*rows):
+    return torch.tensor(rows, dtype=torch.float32)[:, :, None, None]
+
+
+def test_intra_cluster_lpips_averages_the_pairs_within_each_training_images_cluster():
+    distance = PerceptualDistance("rows", lambda x: [x])  # embeddings: the rows, unit-normalized
+    train = _unit_rows([1, 0], [0, 1])
+    generated = _unit_rows([1, 0.1], [1, -0.1], [0.1, 1], [0, 1], [-0.1, 1], [1, 0.2])
+    e = torch.nn.functional.normalize(generated.flatten(1), dim=1).double()
+    a, b = e[[0, 1, 5]], e[[2, 3, 4]]
+
+    def mean_pairs(x):
+        return float(torch.cdist(x, x).square().sum() / (len(x) * (len(x) - 1)))
+
+    value, clusters = intra_cluster_diversity(generated, train, distance)
+    assert clusters == 2 and value == pytest.approx((mean_pairs(a) + mean_pairs(b)) / 2, rel=1e-6)
+    # one sample per training image: no cluster has a pair
+    with pytest.raises(EvaluationError, match="generate more"):
+        intra_cluster_diversity(generated[[0, 2]], train, distance)
+
+
+def test_memorization_matches_a_hand_computation():
+    train = torch.tensor([[0.0], [1.0], [3.0], [6.0]])  # leave-one-out NN distances 1, 1, 2, 3 → median 1.5
+    generated = torch.tensor([[0.05], [2.0], [6.0], [4.5]])  # nearest distances 0.05, 1, 0, 1.5 → median 0.525
+    score, nearest = memorization(generated, train)
+    assert nearest.index.tolist() == [0, 1, 3, 2] and torch.allclose(nearest.distance.float(), torch.tensor([0.05, 1, 0, 1.5]))
+    assert score.ratio == pytest.approx(0.525 / 1.5) and score.n_train == 4
+    assert score.threshold == pytest.approx(1.0) and score.copies == pytest.approx(0.5)  # 10% quantile of 1, 1, 2, 3
+    with pytest.raises(EvaluationError, match="duplicates"):
+        memorization(generated, torch.zeros(4, 1))
+
+
+def test_memorization_separates_copies_of_the_training_images_from_new_images(digits, embedded):
+    train, fresh = digits["3a"][:25], digits["3b"]
+    copies = torch.cat([train.roll(shift, dim) for shift in (-1, 1) for dim in (2, 3)])  # moved by one pixel
+    healthy = memorization(embedded.features(fresh), embedded.features(train))[0]
+    exact = memorization(embedded.features(train), embedded.features(train))[0]
+    jittered = memorization(embedded.features(copies), embedded.features(train))[0]
+    assert healthy.ratio > 0.7 and healthy.copies < 0.3
+    assert exact.ratio < 1e-5 and exact.copies == 1
+    assert jittered.ratio < 0.6 * healthy.ratio and jittered.copies > 0.8
+
+
+def test_cli_eval_reports_kid_intra_lpips_and_memorization_and_draws_nearest(tmp_path, embedded):
+    images = blob_images(30)
+    write_images(tmp_path / "train", images[:10])
+    write_images(tmp_path / "real", images[10:])
+    write_images(tmp_path / "gen", images[:10].repeat(2, 1, 1, 1))  # copies of the training images
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "gen"), "--real", str(tmp_path / "real"), "--train",
+                                      str(tmp_path / "train"), "--nearest", str(tmp_path / "near.png"),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    for text in ("KID", "intra-cluster LPIPS", "memorization ratio", "near-copies"):
+        assert text in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n_train"] == 10 and report["memorization_ratio"] < 1e-5 and report["near_copies"] == 1
+    assert report["kid_subset_size"] == 20 and report["intra_lpips"] < 1e-9 and report["intra_lpips_clusters"] == 10
+    pairs = np.asarray(Image.open(tmp_path / "near.png"))
+    assert pairs.shape[:2] == (4 * 18 + 2, 8 * 18 + 2)  # 16 samples, each beside its training image
+    assert np.array_equal(pairs[2:18, 2:18], pairs[2:18, 20:36])  # an exact copy beside its original
+    run = make_run(tmp_path / "run", seed=1)
+    result = CliRunner().invoke(cli, ["eval", str(run), "--real", str(tmp_path / "real"), "-n", "4",
+                                      "--nearest", str(run / "samples.png")])
+    one_line_error(result, "--nearest")

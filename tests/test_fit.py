@@ -11,15 +11,13 @@ from safetensors.torch import load_file
 from adaptkit.bases import load_base
 from adaptkit.data import load_image_folder
 from adaptkit.errors import AdaptkitError, ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted
-from adaptkit.images import save_grid
+from adaptkit.images import save_grid, side_by_side
 from adaptkit.io.run_dir import BASE_WEIGHTS_NAME, load_run
 from adaptkit.sample import generate_images
-from adaptkit.train import FitConfig, GloObjective, fit, resume_config
+from adaptkit.train import GloObjective, fit, resume_config
 from adaptkit.train.objectives import latent_spread
-from adaptkit.train.outputs import reconstruction_grid
-from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
-from runs import interrupt_on_call
+from runs import fit_config, interrupt_on_call
 
 TINY_COND = "python:models:tiny_cond_generator"
 RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", "interpolation.png",
@@ -29,17 +27,7 @@ RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def blobs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("blobs")
-    write_images(folder, blob_images(25))
-    return folder
-
-
-def config(data_dir, out_dir, **changes) -> FitConfig:
-    settings = dict(data=str(data_dir), out=str(out_dir), base=TINY_COND, class_id="1", perceptual="none", steps=40,
-                    log_every=10, checkpoint_every=20, samples=16, quiet=True)
-    return FitConfig(**{**settings, **changes})
+config = fit_config
 
 
 def pixels(path):
@@ -58,7 +46,7 @@ def test_fit_writes_the_run_and_reproduces_reconstructions(tmp_path, blobs):
     run = load_run(out)
     assert run.handle is not None and run.labels.tolist() == [1] * 25
     generated = generate_images(run.base, run.latents, run.labels)
-    grid, nrow = reconstruction_grid(images, generated)
+    grid, nrow = side_by_side(images, generated)
     save_grid(grid, tmp_path / "again.png", nrow=nrow)
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(out / "reconstructions.png"))
 
@@ -188,7 +176,7 @@ def test_update_all_fine_tunes_the_base_without_an_adapter(tmp_path, blobs):
                if not torch.equal(p, dict(tiny_cond_generator().named_parameters())[n])]
     assert changed
     images = load_image_folder(blobs, channels=3, resolution=16).images
-    grid, nrow = reconstruction_grid(images, generate_images(run.base, run.latents, run.labels))
+    grid, nrow = side_by_side(images, generate_images(run.base, run.latents, run.labels))
     save_grid(grid, tmp_path / "again.png", nrow=nrow)
     assert np.array_equal(pixels(tmp_path / "again.png"), pixels(out / "reconstructions.png"))
 

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from ..errors import ConfigError, TrainingInterrupted
 from ..io.run_dir import (
-    INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON, WEIGHTS_NAME,
+    INTERPOLATION_PNG, LATENTS_NAME, LOG_CSV, LOSS_PNG, METRICS_PNG, NEAREST_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG,
+    SUMMARY_JSON, WEIGHTS_NAME,
 )
 from ..train.config import FIELDS, FitConfig, flag, read_config_file
 from ..train.ddp import torchrun_processes
@@ -27,7 +28,7 @@ from .threads import threads_option
 
 console = Console(highlight=False)
 RUN_OUTPUTS = {"adapter": WEIGHTS_NAME, "latents": LATENTS_NAME, **{n: n for n in (
-    SAMPLES_PNG, RECONSTRUCTIONS_PNG, INTERPOLATION_PNG, LOSS_PNG, LOG_CSV)}}
+    SAMPLES_PNG, RECONSTRUCTIONS_PNG, INTERPOLATION_PNG, LOSS_PNG, METRICS_PNG, NEAREST_PNG, LOG_CSV)}}
 """What the report lists (a word or the file name) → the file that shows it was written."""
 _HINTS = typing.get_type_hints(FitConfig)
 
@@ -128,6 +129,13 @@ def _report(out: Path) -> None:
     console.print(table)
     written = [shown for shown, name in RUN_OUTPUTS.items() if (out / name).exists()]
     console.print(f"{', '.join(written)} and {SUMMARY_JSON} are in {out}")
+    evaluation = summary.get("eval")
+    if evaluation:
+        best = evaluation["best"]
+        console.print(f"best step by {evaluation['metric']}: {evaluation['best_step']} "
+                      f"({evaluation['metric']} {best[evaluation['metric']]:.5g}, memorization ratio "
+                      f"{best['memorization_ratio']:.3f}): the run's model; the last step's is in "
+                      f"{out / evaluation['last_dir']}")
 
 
 def train_and_report(train: Callable[[], Path]) -> Path | None:
@@ -160,7 +168,9 @@ def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> 
     With an adapter that adds classes (kpcbn), class folders that name no class of the base
     become the new classes. It writes a run folder: the adapter, latents.safetensors,
     samples.png, reconstructions.png, interpolation.png, loss.png, log.csv, summary.json and
-    resumable checkpoints. Ctrl-C saves a checkpoint; --resume continues bit for bit.
+    resumable checkpoints. Ctrl-C saves a checkpoint; --resume continues bit for bit. With
+    --eval-every N it scores fixed samples every N steps (metrics.png, nearest.png) and keeps the
+    best step's model, the last step's in last/.
 
     Data-parallel: torchrun --nproc-per-node N -m adaptkit fit ... (NCCL on GPUs, gloo on CPU).
     """

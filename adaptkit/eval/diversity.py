@@ -110,6 +110,24 @@ def load_perceptual_distance(
     return feature_map_distance(extractor if extractor.has_feature_maps else fallback())
 
 
+def embed_images(
+    images: torch.Tensor, distance: PerceptualDistance, *, batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """``distance.embed`` of ``images`` in batches, on the CPU."""
+    parts = []
+    for start in range(0, len(images), batch_size):
+        parts.append(distance.embed(images[start:start + batch_size]).cpu())
+        if on_batch is not None:
+            on_batch(len(parts[-1]))
+    return torch.cat(parts)
+
+
+def _mean_pair_distance(embeddings: torch.Tensor) -> float:
+    n = len(embeddings)
+    return float(squared_distances(embeddings, embeddings).sum() / (n * (n - 1)))
+
+
 @torch.no_grad()
 def pairwise_diversity(
     images: torch.Tensor, distance: PerceptualDistance, *, max_images: int = 100, seed: int = 0,
@@ -121,11 +139,24 @@ def pairwise_diversity(
         raise EvaluationError("diversity needs at least two images")
     if len(images) > max_images:
         images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:max_images]]
-    parts = []
-    for start in range(0, len(images), batch_size):
-        parts.append(distance.embed(images[start:start + batch_size]).cpu())
-        if on_batch is not None:
-            on_batch(len(parts[-1]))
-    embeddings = torch.cat(parts)
-    n = len(embeddings)
-    return float(squared_distances(embeddings, embeddings).sum() / (n * (n - 1))), n
+    embeddings = embed_images(images, distance, batch_size=batch_size, on_batch=on_batch)
+    return _mean_pair_distance(embeddings), len(embeddings)
+
+
+@torch.no_grad()
+def intra_cluster_diversity(
+    generated: torch.Tensor, train: torch.Tensor, distance: PerceptualDistance, *, batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[float, int]:
+    """Intra-cluster LPIPS as CDC (Ojha et al. 2021) measures it: each generated image joins the
+    cluster of its nearest training image under ``distance``; the mean distance over the pairs
+    within each cluster of at least two images, averaged over those clusters. Returns (value,
+    clusters used). Low values: the samples near each training image are (near-)copies of it."""
+    gen = embed_images(generated, distance, batch_size=batch_size, on_batch=on_batch)
+    centres = embed_images(train, distance, batch_size=batch_size)
+    cluster = squared_distances(gen, centres).argmin(dim=1)
+    values = [_mean_pair_distance(gen[cluster == c]) for c in cluster.unique() if int((cluster == c).sum()) >= 2]
+    if not values:
+        raise EvaluationError(f"intra-cluster LPIPS needs two generated images nearest to one training image: "
+                              f"generate more than {len(generated)}")
+    return sum(values) / len(values), len(values)

@@ -25,6 +25,10 @@ SAMPLES_PNG = "samples.png"
 RECONSTRUCTIONS_PNG = "reconstructions.png"
 INTERPOLATION_PNG = "interpolation.png"
 LOSS_PNG = "loss.png"
+METRICS_PNG = "metrics.png"
+"""The evaluation metrics during training (``--eval-every``), one panel each."""
+NEAREST_PNG = "nearest.png"
+"""Samples beside their nearest training images (``--eval-every``; ``adaptkit eval --nearest``)."""
 LOG_CSV = "log.csv"
 SUMMARY_JSON = "summary.json"
 CHECKPOINTS_DIR = "checkpoints"
@@ -32,9 +36,14 @@ BASE_WEIGHTS_NAME = "base_weights.safetensors"
 """The base tensors a run fine-tuned (``--unfreeze``), by their names in the generator."""
 TENSORBOARD_DIR = "tensorboard"
 """TensorBoard event files of ``adaptkit fit --report-to tensorboard``."""
+LAST_DIR = "last"
+"""With ``--eval-every`` the top of a run folder holds the best step's model; this subfolder holds the
+last step's (adapter, base weights, latents), itself a run folder to sample from."""
 RUN_FILES = (CONFIG_NAME, WEIGHTS_NAME, BASE_WEIGHTS_NAME, LATENTS_NAME, SAMPLES_PNG, RECONSTRUCTIONS_PNG,
-             INTERPOLATION_PNG, LOSS_PNG, LOG_CSV, SUMMARY_JSON)
-"""The files ``adaptkit fit`` writes at the top of a run folder (beside ``checkpoints/``)."""
+             INTERPOLATION_PNG, LOSS_PNG, METRICS_PNG, NEAREST_PNG, LOG_CSV, SUMMARY_JSON)
+"""The files ``adaptkit fit`` writes at the top of a run folder (beside ``RUN_DIRS``)."""
+RUN_DIRS = (CHECKPOINTS_DIR, LAST_DIR, TENSORBOARD_DIR)
+"""The subfolders ``adaptkit fit`` writes in a run folder."""
 EVAL_JSON = "eval.json"
 """Where ``adaptkit eval RUN --json RUN/eval.json`` puts the run's scores; ``push`` puts them on the card."""
 CARD_NAME = "README.md"
@@ -58,16 +67,17 @@ def shared_files(folder: str | os.PathLike) -> list[str]:
 
 
 def is_run_own(name: str) -> bool:
-    """Whether ``name`` (at the top of a run folder) belongs to the run: its files, checkpoints,
-    TensorBoard logs or eval report. A new run over an old one (``--overwrite``) keeps everything else."""
-    return name in (*RUN_FILES, EVAL_JSON, CHECKPOINTS_DIR, TENSORBOARD_DIR)
+    """Whether ``name`` (at the top of a run folder) belongs to the run: its files, its subfolders
+    (checkpoints, ``last/``, TensorBoard logs) or its eval report. A new run over an old one
+    (``--overwrite``) keeps everything else."""
+    return name in (*RUN_FILES, *RUN_DIRS, EVAL_JSON)
 
 
 def refuse_run_file(out: str | os.PathLike, folder: str | os.PathLike, option: str) -> None:
     """Refuse an output path (given as ``option``) that is one of the run ``folder``'s own files or
-    inside its ``checkpoints/``: a command's output never overwrites the run it reads."""
+    inside one of its ``RUN_DIRS``: a command's output never overwrites the run it reads."""
     target = Path(out).resolve()
-    for name in (*RUN_FILES, CHECKPOINTS_DIR, TENSORBOARD_DIR):
+    for name in (*RUN_FILES, *RUN_DIRS):
         own = (Path(folder) / name).resolve()
         if target == own or own in target.parents:
             raise OutputPathError(f"{option} {out} would overwrite {name} of run {folder}; choose another path")

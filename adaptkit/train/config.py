@@ -19,11 +19,14 @@ from typing import Any
 from ..errors import ConfigError
 from ..polarity import INVERT_CHOICES
 from .augment import parse_policy
+from ..eval.features import EXTRACTOR_KINDS
 
 DEFAULT_BASE = "digits32"
 PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "rgb32", "none")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 UNFREEZE_ALL = "all"
+EVAL_METRICS = {"kid": "lower", "fid": "lower", "kmmd": "lower", "intra_lpips": "higher"}
+"""The metrics --eval-metric may pick the best step by, and which direction is better."""
 
 REPORT_TO_CHOICES = ("none", "tensorboard")
 TENSORBOARD_MISSING = "--report-to tensorboard needs the tensorboard package: pip install tensorboard"
@@ -128,6 +131,20 @@ class FitConfig:
     collapse_check_every: int = _opt(50, "Every N steps score the diversity of 16 fixed samples and warn once "
                                       "when at two checks in a row it is below 20% of the base's or most are "
                                       "blank (0: never); summary.json records it.")
+    # evaluation during training
+    eval_every: int = _opt(0, "Every N steps and at the last step, score a fixed set of samples with `adaptkit "
+                           "eval`'s metrics against --eval-real (log.csv, metrics.png, nearest.png) and keep the "
+                           "best step's model as the run's adapter, the last step's in last/ (0: never).")
+    eval_real: str | None = _opt(None, "Real images for --eval-every (default: the training images; a held-out "
+                                 "set keeps the best step from favouring copies of them). The memorization "
+                                 "score always compares with the training images.", metavar="DIR")
+    eval_metric: str = _opt("kid", "Metric that picks the best step: kid (unbiased, so meaningful with 25–100 "
+                            "real images), fid, kmmd (lower is better) or intra_lpips (higher is better).",
+                            choices=tuple(EVAL_METRICS))
+    eval_samples: int = _opt(256, "Samples scored at each evaluation, drawn with --seed and --truncation (the "
+                             "same as `adaptkit eval RUN -n N --seed S`).")
+    eval_features: str = _opt("auto", "Feature network of the evaluation: Inception-v3 when its weights are on "
+                              "disk (auto), or the embedded one.", choices=EXTRACTOR_KINDS)
     samples: int = _opt(64, "Number of random samples in samples.png.")
     truncation: float | str = _opt("base", "Truncation threshold of the latents for samples.png: a number, "
                                    "`none`, or `base` = the base's default (0.4 for BigGAN and digits32 as "
@@ -184,7 +201,8 @@ class FitConfig:
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
-        for name in ("latent_weight", "warmup_steps", "freeze_d", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base"):
+        for name in ("latent_weight", "warmup_steps", "freeze_d", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base",
+                     "eval_every"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{flag(name)} must not be negative, got {value}")
@@ -209,6 +227,13 @@ class FitConfig:
             raise ConfigError(TENSORBOARD_MISSING)
         if self.invert not in INVERT_CHOICES:
             raise ConfigError(f"--invert must be one of {', '.join(INVERT_CHOICES)}, not {self.invert!r}")
+        for name, choices in (("eval_metric", tuple(EVAL_METRICS)), ("eval_features", EXTRACTOR_KINDS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"--{flag(name)} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        if self.eval_samples < 2:
+            raise ConfigError(f"--eval-samples must be at least 2, got {self.eval_samples}")
+        if self.eval_real is not None and not self.eval_every:
+            raise ConfigError("--eval-real is used by evaluation during training: add --eval-every N")
         if self.precision not in PRECISION_CHOICES:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.adapter == "none" and not self.unfreeze:

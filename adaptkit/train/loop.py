@@ -26,13 +26,15 @@ from ..io.checkpoint import save_adapter
 from ..io.folder_lock import folder_lock
 from ..io.os_errors import storage_errors
 from ..io.run_dir import (
-    CHECKPOINTS_DIR, RUN_FILES, TENSORBOARD_DIR, check_folder_files, is_run_own, save_base_weights, save_latents,
+    CHECKPOINTS_DIR, LAST_DIR, NEAREST_PNG, RUN_FILES, TENSORBOARD_DIR, check_folder_files, is_run_own,
+    save_base_weights, save_latents,
 )
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
 from .device import autocast_dtype, select_device
 from .ema import ParameterEMA
+from .evaluation import TrainingEval
 from .objectives import Objective, objective_class
 from .outputs import append_log, write_log, write_loss_plot, write_pictures, write_summary
 from .perceptual import build_perceptual, resolve_perceptual
@@ -268,6 +270,12 @@ class Trainer:
         if self.procs.main:
             self.tracker = open_tracker(cfg.report_to, self.folder / TENSORBOARD_DIR, base, self.objective.labels, cfg.seed,
                                         self._outputs)
+        self.evaluator, self.best_state = None, None
+        if cfg.eval_every and self.procs.main:
+            self.evaluator, note = TrainingEval.create(self.config, self.out, base, self.handle, self.objective.labels,
+                                                       self.data.images, device)
+            if note:
+                self.reporter.note(f"evaluation: {note}")
         step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
         self.model = self.procs.wrap(step_module, device, partly_used=bool(self.handle and self.handle.new_classes))
         self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
@@ -278,7 +286,7 @@ class Trainer:
             self._restore(resume)
         if self.procs.main:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_log(self.folder, self.history)
+            self._write_log()
             write_summary(self.folder, {"status": "running", "steps": self.step, **self._recorded()})
 
     def _check_polarity(self) -> None:
@@ -359,6 +367,8 @@ class Trainer:
             tensors.update(prefixed("adapter", self.handle.state_dict()))
         if self.ema is not None:
             tensors.update(prefixed("ema", self.ema.state_dict()))
+        if self.best_state is not None:
+            tensors.update(prefixed("best", self.best_state))
         optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
         opt_meta = {}
         for prefix, opt in optimizers.items():
@@ -372,19 +382,36 @@ class Trainer:
             "optimizers": opt_meta,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "collapse": self.guard.state() if self.guard is not None else None,
+            "eval": self.evaluator.state() if self.evaluator is not None else None,
         })
         write_loss_plot(self.folder, self.history)
+
+    def _model_state(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of what the run folder saves: the adapter's (unbaked) tensors, the unfrozen
+        base tensors and the learned latents."""
+        state = {**prefixed("base", self.unfrozen)}
+        if self.handle is not None:
+            state.update(prefixed("adapter", self.handle.state_dict()))
+        learned = self.objective.learned_latents()
+        if learned is not None:
+            state["latents"] = learned[0]
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+    def _load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put a :meth:`_model_state` back into the adapter and the unfrozen base layers (the
+        latents are the caller's)."""
+        if self.handle is not None:
+            self.handle.load_state_dict(unprefixed("adapter", state))
+        with torch.no_grad():
+            for name, value in unprefixed("base", state).items():
+                self.unfrozen[name].copy_(value)
 
     def _restore(self, path: Path) -> None:
         meta, tensors = load_checkpoint(path)
         if meta["files"] != [f.as_posix() for f in self.data.files]:
             raise ConfigError(f"the images in {self.data.root} changed since the run in {self.out} started; "
                               "resume with the same images or start a new run")
-        if self.handle is not None:
-            self.handle.load_state_dict(unprefixed("adapter", tensors))
-        with torch.no_grad():
-            for name, value in unprefixed("base", tensors).items():
-                self.unfrozen[name].copy_(value)
+        self._load_model_state(tensors)
         missing = self.objective.load_state_dict(unprefixed("objective", tensors), strict=False).missing_keys
         absent = sorted(set(self.objective.checkpoint_state()) & set(missing))
         if absent:
@@ -406,6 +433,9 @@ class Trainer:
         self.confirmed = self.step
         if self.guard is not None and meta.get("collapse"):
             self.guard.restore(meta["collapse"])
+        if self.evaluator is not None and meta.get("eval"):
+            self.evaluator.restore(meta["eval"])
+            self.best_state = unprefixed("best", tensors)
         self.reporter.note(f"resuming {self.out} at step {self.step}")
 
     # --- the loop ---------------------------------------------------------------------------
@@ -436,7 +466,9 @@ class Trainer:
             self._diverged(f"the loss became non-finite by step {self.step} ({bad})")
         self.history.append({"step": self.step, "elapsed_s": round(self._elapsed(), 3), **means})
         self.tracker.scalars(self.step, {**{f"loss/{k}": v for k, v in means.items()}, **self._learning_rates()})
-        if self.procs.main:
+        if self.evaluator is not None:  # its columns: the whole log is rewritten
+            self._write_log()
+        elif self.procs.main:
             append_log(self.folder, self.history[-1])
         self.reporter.log(self.step, means)
         return stop_any
@@ -452,7 +484,7 @@ class Trainer:
         """Stop training: the checkpoint not yet confirmed good is removed, the last good one kept."""
         if self.procs.main:
             keep_only(self.ckpt_dir, self.confirmed)
-            write_log(self.folder, self.history)
+        self._write_log()
         last = latest_checkpoint(self.ckpt_dir)
         if self.folder != self.out:
             kept = f"the previous run in {self.out} is left as it was"
@@ -525,6 +557,30 @@ class Trainer:
         if warning:
             self.reporter.note(f"[yellow]warning:[/] {warning}")
 
+    def _write_log(self, folder: Path | None = None) -> None:
+        """log.csv, loss.png and metrics.png into ``folder`` (the run's folder by default)."""
+        if not self.procs.main:
+            return
+        evaluator = self.evaluator
+        write_log(folder or self.folder, self.history, evaluator.history if evaluator else None,
+                  evaluator.best["step"] if evaluator and evaluator.best else None)
+
+    def _evaluate(self) -> None:
+        """Every --eval-every steps and at the last: score the fixed samples (nearest.png of this
+        step), keep a copy of the model (its moving average, with --ema-decay) when it is the best so
+        far, redraw log.csv and metrics.png."""
+        cfg = self.config
+        if self.evaluator is None or (self.step % cfg.eval_every and self.step != cfg.steps):
+            return
+        with self._outputs():
+            if self.evaluator.measure(self.step, self.folder / NEAREST_PNG):
+                self.best_state = self._model_state()
+        row, best = self.evaluator.history[-1], self.evaluator.best
+        self.tracker.scalars(self.step, {f"eval/{k}": v for k, v in row.items() if k != "step"})
+        self.reporter.note(f"step {self.step}: {cfg.eval_metric} {row[cfg.eval_metric]:.5g}, memorization ratio "
+                           f"{row['memorization_ratio']:.3f} (best: step {best['step']})")
+        self._write_log()
+
     def train(self) -> None:
         cfg, procs = self.config, self.procs
         if cfg.step_batch(len(self.data)) < procs.world_size:
@@ -540,6 +596,7 @@ class Trainer:
                     self.train_step()
                     self.reporter.advance(self.step)
                     self._guard()
+                    self._evaluate()
                     stopping = stop_request.requested and not procs.distributed
                     checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
                     if stopping or checkpoint or self.step % cfg.log_every == 0:
@@ -549,8 +606,8 @@ class Trainer:
                         self.tracker.samples(self.step)
                     if stopping:
                         self._confirm()
+                        self._write_log()
                         if procs.main:
-                            write_log(self.folder, self.history)
                             write_summary(self.folder, {"status": "interrupted", "steps": self.step,
                                                         **self._recorded()})
                         raise TrainingInterrupted(
@@ -591,34 +648,61 @@ class Trainer:
             raise interrupted
 
     # --- outputs ----------------------------------------------------------------------------
+    def _save_model(self, folder: Path, metadata: dict[str, Any], latents: torch.Tensor | None,
+                    labels: torch.Tensor | None) -> None:
+        """The adapter, the unfrozen base tensors and the latents, as they are now, into ``folder``."""
+        if self.handle is not None:
+            save_adapter(self.handle, folder, base_id=self.config.base, metadata=metadata)
+        if self.unfrozen:
+            save_base_weights(folder, self.unfrozen)
+        if latents is not None:
+            save_latents(folder, latents, labels)
+
+    def _keep_best(self, folder: Path, metadata: dict[str, Any], latents: torch.Tensor | None, labels: torch.Tensor | None,
+                   base_summary: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """--eval-every: save the last step's model in ``last/``, then make the best step's the one the
+        run folder gets (and redraw nearest.png for it). Returns the summary's ``eval`` entry and the
+        best step's latents."""
+        cfg, evaluator, best = self.config, self.evaluator, self.evaluator.best
+        self._save_model(folder / LAST_DIR, metadata, latents, labels)
+        write_summary(folder / LAST_DIR, {"status": "last step", "steps": self.step, "base": base_summary})
+        self._load_model_state(self.best_state)
+        if best["step"] != self.step:
+            evaluator.score(folder / NEAREST_PNG)
+        rows = {row["step"]: row for row in evaluator.history}
+        return {"every": cfg.eval_every, "metric": best["metric"], "best_step": best["step"],
+                "best": rows.get(best["step"]), "last": evaluator.history[-1], "last_dir": LAST_DIR,
+                "real": cfg.eval_real or cfg.data, "samples": cfg.eval_samples,
+                "features": evaluator.extractor.name, "lpips_distance": evaluator.distance.name,
+                }, self.best_state.get("latents", latents)
+
     def finish(self) -> None:
         """Write the run's files into a staging folder that replaces the run folder's old ones only
         when all are written and read back (its checkpoints and other files are kept)."""
         if not self.procs.main:
             return
         self.reporter.note("writing the run folder…")
-        with staged_folder(self.folder, keep=lambda name: name not in RUN_FILES) as stage:
+        # nearest.png of the best step was drawn during training unless _keep_best redraws it
+        with staged_folder(self.folder, keep=lambda name: name not in RUN_FILES or name == NEAREST_PNG) as stage:
             self._write_outputs(stage)
             check_folder_files(stage)
 
     def _write_outputs(self, folder: Path) -> None:
         cfg, base = self.config, self.base
         recorded = self._recorded()
+        metadata = {"training": recorded["training"], "base_options": self._base_options()}
+        if self.new_class_names:
+            metadata["class_names"] = self.new_class_names
         with self._outputs():
-            if self.handle is not None:
-                metadata = {"training": recorded["training"], "base_options": self._base_options()}
-                if self.new_class_names:
-                    metadata["class_names"] = self.new_class_names
-                save_adapter(self.handle, folder, base_id=cfg.base, metadata=metadata)
-            if self.unfrozen:
-                save_base_weights(folder, self.unfrozen)
             learned = self.objective.learned_latents()
             latents, labels = learned if learned is not None else (None, self.objective.labels)
-            if latents is not None:
-                save_latents(folder, latents, labels)
+            evaluation = None
+            if self.evaluator is not None and self.best_state is not None:
+                evaluation, latents = self._keep_best(folder, metadata, latents, labels, recorded["base"])
+            self._save_model(folder, metadata, latents, labels)
             write_pictures(folder, base, self.data.images, latents, labels, samples=cfg.samples,
                            truncation=cfg.truncation, seed=cfg.seed, invert=cfg.invert == "yes")
-        write_log(folder, self.history)
+        self._write_log(folder)
         session_steps = self.step - self.session_start_step
         write_summary(folder, {
             "status": "finished",
@@ -641,6 +725,7 @@ class Trainer:
             "lr_base": cfg.base_lr() if self.unfrozen else None,
             "truncation": base.resolve_truncation(cfg.truncation) or "none",
             "base": recorded["base"],
+            "eval": evaluation,
             "objective": cfg.objective,
             **self.objective.summary(),
             "ema_decay": self.ema_decay,
@@ -659,7 +744,9 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     The folder holds the adapter (``adapter_config.json`` recording the base and every setting,
     ``adapter_model.safetensors``), ``latents.safetensors``, ``samples.png``,
     ``reconstructions.png``, ``interpolation.png``, ``loss.png``, ``log.csv``, ``summary.json`` and
-    resumable checkpoints. Under ``torchrun`` the processes train data-parallel. Raises
+    resumable checkpoints. With ``eval_every`` it also holds ``metrics.png`` and ``nearest.png``,
+    its model is the best evaluated step's (``summary.json`` says which) and ``last/`` holds the
+    last step's. Under ``torchrun`` the processes train data-parallel. Raises
     ``TrainingInterrupted`` after Ctrl-C (a checkpoint is saved; resume with ``resume=True``),
     ``TrainingError`` when the loss or the trained values become NaN/inf (the last checkpoint whose
     values gave a finite loss is kept), ``FolderLockedError`` when another process writes to

@@ -11,27 +11,48 @@ import torch
 
 from .._version import __version__
 from ..bases.base import Base, Truncation
-from ..images import save_grid
+from ..images import save_grid, side_by_side
 from ..io.atomic import atomic_path, write_json
 from ..io.image_folder import invert_images
-from ..io.run_dir import INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON
+from ..io.run_dir import (
+    INTERPOLATION_PNG, LOG_CSV, LOSS_PNG, METRICS_PNG, RECONSTRUCTIONS_PNG, SAMPLES_PNG, SUMMARY_JSON,
+)
 from ..plot import plot_loss_terms
 from ..sample import StripEnds, consecutive_pairs, generate_images, interpolate_images, pick_rows, sample_images
 
 INTERPOLATION_STEPS = 8
 
 
-def write_log(out: Path, history: list[dict[str, float]]) -> None:
-    """``log.csv`` (one row per logged step, rewritten atomically) and ``loss.png``."""
-    if not history:
+EVAL_PREFIX = "eval_"
+
+
+def merge_rows(history: list[dict[str, float]], evaluations: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The loss rows and the evaluation rows (their metrics as ``eval_<name>``), one row per step."""
+    rows = {int(r["step"]): dict(r) for r in history}
+    for r in evaluations:
+        step = int(r["step"])
+        rows.setdefault(step, {"step": step}).update({EVAL_PREFIX + k: v for k, v in r.items() if k != "step"})
+    return [rows[step] for step in sorted(rows)]
+
+
+def write_log(out: Path, history: list[dict[str, float]], evaluations: list[dict[str, float]] | None = None,
+              best_step: int | None = None) -> None:
+    """``log.csv`` (one row per logged or evaluated step, rewritten atomically), ``loss.png`` and,
+    with ``evaluations``, ``metrics.png`` (``best_step`` marked)."""
+    rows = merge_rows(history, evaluations or [])
+    if not rows:
         (out / LOG_CSV).unlink(missing_ok=True)
         return
-    columns = list(dict.fromkeys(k for row in history for k in row))
+    columns = list(dict.fromkeys(k for row in rows for k in row))
     with atomic_path(out / LOG_CSV) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(history)
+        writer.writerows(rows)
     write_loss_plot(out, history)
+    if evaluations:
+        names = [k for k in evaluations[0] if k != "step"]
+        plot_loss_terms([int(r["step"]) for r in evaluations], {n: [r[n] for r in evaluations] for n in names},
+                        out / METRICS_PNG, title="evaluation during training", mark_step=best_step)
 
 
 def append_log(out: Path, row: dict[str, float]) -> None:
@@ -55,12 +76,6 @@ def write_loss_plot(out: Path, history: list[dict[str, float]]) -> None:
                     out / LOSS_PNG)
 
 
-def reconstruction_grid(images: torch.Tensor, generated: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Each training image beside its reconstruction, ~square: (images, images per row)."""
-    pairs = torch.stack([images.cpu(), generated.cpu()], dim=1).flatten(0, 1)
-    return pairs, 2 * math.ceil(math.sqrt(len(images)))
-
-
 def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.Tensor | None,
                    labels: torch.Tensor | None, *, samples: int, truncation: Truncation, seed: int,
                    invert: bool = False) -> None:
@@ -76,7 +91,7 @@ def write_pictures(out: Path, base: Base, images: torch.Tensor, latents: torch.T
     save_grid(shown(torch.cat(drawn)), out / SAMPLES_PNG, nrow=8 if len(classes) > 1 else None)
     if latents is None:
         return
-    grid, nrow = reconstruction_grid(images, generate_images(base, latents, labels))
+    grid, nrow = side_by_side(images, generate_images(base, latents, labels))
     save_grid(shown(grid), out / RECONSTRUCTIONS_PNG, nrow=nrow)
     pairs = consecutive_pairs(len(latents)) if len(latents) > 1 else [(0, 0)]
     z_a, y_a = pick_rows(latents, labels, [a for a, _ in pairs])
