@@ -54,9 +54,9 @@ def test_inspect_takes_every_kind_of_base(base, title, layer):
 
 
 def test_inspect_attaches_with_the_options_the_base_recommends():
-    result = run("inspect", "python:fit_bases:block1_bsa_base", "-a", "bsa")
+    result = run("inspect", "python:fit_bases:projected_base", "-a", "bsa")
     assert result.exit_code == 0, result.output
-    assert "bsa: 2 target layers" in result.output and "block2" not in result.output
+    assert "bsa: 5 target layers" in result.output and "linear" in result.output
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_cli_samples_a_new_class_by_name(tmp_path, digits):
     (["--base", "python:models:tiny_cond_generator", "--class", "1"],
      "has no discriminator, which --objective adversarial trains against: use --objective glo"),
     (["--adapter", "kpcbn", "--adapter-option", "num_new_classes=3"],
-     "num_new_classes=3 disagrees with the 2 class folder(s)"),
+     "the kpcbn adapter's options add 3 class(es), but 2 class folder(s)"),
     (["--perceptual", "base"], "--objective adversarial uses no perceptual loss"),
 ])
 def test_clear_errors(tmp_path, digits, args, message):

@@ -80,7 +80,7 @@ def inspect_command(spec: str, adapters: tuple[str, ...], load_dir: str | None, 
     for cls in dict.fromkeys(classes):  # aliases (bsa/film) name one class: show it once
         try:
             handle = attach_adapter(model, cls, name=f"inspect-{cls.name}", call=base.call,
-                                    **base.adapter_defaults.get(cls.name, {}))  # as fit would attach it
+                                    **base.adapter_options(cls))  # as fit would attach it
         except TargetSelectionError as exc:
             if adapters:  # asked for by name: an error
                 raise

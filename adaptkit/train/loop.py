@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 import signal
 import threading
@@ -108,20 +107,24 @@ def unfreeze(generator: nn.Module, selectors: list[str]) -> dict[str, nn.Paramet
 
 
 def new_class_folders(data: ImageSet, base: Base, adapter: str, options: dict[str, Any]) -> list[str] | None:
-    """For an adapter that adds classes (a ``num_new_classes`` option): the class folders that name
-    no class of the base, sorted, as the new classes' names. ``options["num_new_classes"]``
-    defaults to their count; a different explicit count is a ``ConfigError``. ``None`` when the
-    adapter adds no classes or no folder names a new class."""
-    fields = {f.name for f in dataclasses.fields(adapter_class(adapter).Config)}
-    if not base.conditional or "num_new_classes" not in fields:
+    """For an adapter that adds classes (``Adapter.new_classes``): the class folders that name no
+    class of the base, sorted, as the new classes' names. ``options`` are completed in place to add
+    that many classes (``Adapter.request_new_classes``); options adding a different number are a
+    ``ConfigError``. ``None`` when the adapter adds no classes or no folder names a new class."""
+    if not base.conditional:
         return None
     names = sorted({f for f in data.folders if f is not None and not _is_base_class(base, f)})
     if not names:
         return None
-    count = options.setdefault("num_new_classes", len(names))
-    if count != len(names):
-        raise ConfigError(f"--adapter-option num_new_classes={count} disagrees with the {len(names)} class folder(s) "
-                          f"of {data.root} that name no class of base {base.id} ({', '.join(names)})")
+    cls = adapter_class(adapter)
+    requested = cls.request_new_classes(dict(options), len(names))
+    added = cls.new_classes(cls.Config.from_dict(requested))
+    if not added:
+        return None
+    if added != len(names):
+        raise ConfigError(f"the {adapter} adapter's options add {added} class(es), but {len(names)} class folder(s) "
+                          f"of {data.root} name no class of base {base.id} ({', '.join(names)})")
+    options.update(requested)
     return names
 
 
@@ -227,7 +230,7 @@ class Trainer:
         self._check_polarity()
         self.handle, self.new_class_names = None, None
         if cfg.adapter != "none":
-            options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
+            options = {**base.adapter_options(cfg.adapter), **cfg.adapter_options}
             self.new_class_names = new_class_folders(self.data, base, cfg.adapter, options)
             self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
             if self.handle.new_classes:
