@@ -11,7 +11,7 @@ from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
 from ..io.loading import load_adapter
 from . import cli
-from .base_sizes import base_size_options
+from .options import base_size_options
 
 console = Console(highlight=False)
 

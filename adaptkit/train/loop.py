@@ -16,6 +16,7 @@ from ..bases import Base, load_base
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class
 from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
+from ..device import select_device
 from ..io.image_folder import invert_images
 from ..polarity import check_polarity, decide_inversion
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
@@ -24,7 +25,7 @@ from ..io.run_dir import CHECKPOINTS_DIR, TENSORBOARD_DIR, clear_run, save_base_
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
-from .device import autocast_dtype, select_device
+from .device import autocast_dtype
 from .ema import ParameterEMA
 from .objectives import Objective, objective_class
 from .outputs import append_log, write_log, write_loss_plot, write_pictures, write_summary
