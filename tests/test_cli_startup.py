@@ -12,11 +12,15 @@ from adaptkit.cli import COMMANDS, cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def loaded_after(code: str) -> set[str]:
-    """Top-level packages of interest imported by ``code`` in a fresh interpreter."""
-    probe = code + "\nimport sys\nprint(sorted({m.split('.')[0] for m in sys.modules}))"
+WATCHED = {"torch", "torchvision", "huggingface_hub", "adaptkit_plugins"}
+
+
+def loaded_after(*stages: str) -> list[set[str]]:
+    """The packages of ``WATCHED`` imported after each stage of code, run in one fresh interpreter."""
+    probe = "import sys\n" + "".join(
+        f"{stage}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))\n" for stage in stages)
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return set(eval(out.strip().splitlines()[-1])) & {"torch", "torchvision", "huggingface_hub", "adaptkit_plugins"}
+    return [set(eval(line)) & WATCHED for line in out.strip().splitlines()[-len(stages):]]
 
 
 CLI = "import sys\nfrom adaptkit.cli import main\nsys.argv = ['adaptkit', {!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass"
@@ -24,15 +28,15 @@ CLI = "import sys\nfrom adaptkit.cli import main\nsys.argv = ['adaptkit', {!r}]\
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version_load_no_torch(flag):
-    assert loaded_after(CLI.format(flag)) == set()
+    assert loaded_after(CLI.format(flag)) == [set()]
 
 
 def test_import_is_lazy_and_torchvision_waits_for_a_picture():
-    assert loaded_after("import adaptkit") == set()
-    assert loaded_after("import adaptkit; adaptkit.fit; adaptkit.sample_images; adaptkit.load_adapter") == {"torch"}
-    assert loaded_after("import adaptkit.images, adaptkit.sample") == {"torch"}
-    drawn = "import torch\nfrom adaptkit.images import grid_image\ngrid_image(torch.zeros(1, 1, 4, 4))"
-    assert loaded_after(drawn) == {"torch", "torchvision"}
+    assert loaded_after(
+        "import adaptkit",
+        "adaptkit.fit, adaptkit.sample_images, adaptkit.load_adapter\nimport adaptkit.images",
+        "import torch\nfrom adaptkit.images import grid_image\ngrid_image(torch.zeros(1, 1, 4, 4))",
+    ) == [set(), {"torch"}, {"torch", "torchvision"}]
 
 
 def test_the_command_list_matches_the_commands():

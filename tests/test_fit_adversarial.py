@@ -195,6 +195,7 @@ def test_glo_with_kpcbn_and_the_bsa_row(tmp_path, digits):
     assert (trainer.out / "reconstructions.png").is_file() and load_run(trainer.out).base.num_classes == 10
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
     reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2))
     interrupt_on_call(monkeypatch, AdversarialObjective, 3)
