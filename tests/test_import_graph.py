@@ -85,17 +85,11 @@ def test_plugins_import_only_adaptkit_core(path):
     assert edges <= {"adaptkit.core"}, f"{path.relative_to(ROOT)} imports {sorted(edges - {'adaptkit.core'})}"
 
 
-# A separate change adds adaptkit/_version.py and splits io/checkpoint ↔ hub ↔ card; until it lands,
-# ``from .. import __version__`` and that one cycle are the exceptions (none once _version.py exists).
-PENDING = not (ROOT / "adaptkit" / "_version.py").exists()
-
-
 def test_nothing_imports_the_package_root():
-    allowed = {"__version__"} if PENDING else set()
     offenders = {}
     for name, path in MODULES.items():
         for module, names in imports(path):
-            if module == "adaptkit" and name != "adaptkit" and not set(names) <= allowed:
+            if module == "adaptkit" and name != "adaptkit":
                 offenders[name] = names
     assert not offenders, offenders
 
@@ -140,5 +134,4 @@ def test_no_import_cycles():
     graph = {name: {m for m in adaptkit_edges(path) if m in MODULES and m != name} for name, path in MODULES.items()}
     # a module importing a package it belongs to is no cycle: Python imports the package first
     graph = {name: {m for m in edges if not name.startswith(m + ".")} for name, edges in graph.items()}
-    pending = [["adaptkit.io.card", "adaptkit.io.checkpoint", "adaptkit.io.hub"]] if PENDING else []
-    assert [cycle for cycle in strongly_connected(graph) if cycle not in pending] == []
+    assert strongly_connected(graph) == []

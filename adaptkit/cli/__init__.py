@@ -11,7 +11,7 @@ import sys
 import click
 from rich.console import Console
 
-from .. import __version__
+from .._version import __version__
 from ..errors import AdaptkitError
 
 err_console = Console(stderr=True, highlight=False)
@@ -27,15 +27,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
                         "recommends for it), its parameter count and (where the adapter describes itself) its "
                         "per-layer settings."),
     "interpolate": ("sampling", "Linear latent interpolation strips of run folder DIR (between its learned "
-                                "latents by default)."),
+                                "latents by default; with --random, between random latents in the classes of "
+                                "its training images unless --class is given)."),
     "morph": ("sampling", "Morph from run A's domain into run B's: blend their adapters (and latents), as in "
                           "the BSA paper."),
     "pull": ("hub", "Download the adapter in the Hub repo REPO_ID through the Hub cache and check it."),
-    "push": ("hub", "Upload the adapter in DIR (config, weights, latents, PNGs, model card) to the Hub repo "
-                    "REPO_ID."),
-    "sample": ("sampling", "Draw random images from the adapted generator of run folder DIR, or from the "
-                           "unadapted base --base when no DIR is given (written to the current folder unless "
-                           "--out says where)."),
+    "push": ("hub", "Make the Hub repo REPO_ID (or --revision's branch) hold the adapter in DIR: config, "
+                    "weights, latents, eval.json, PNGs, model card."),
+    "sample": ("sampling", "Draw random images from the adapted generator of run folder DIR (in the classes of "
+                           "its training images, unless --class is given), or from the unadapted base --base when "
+                           "no DIR is given (random classes; written to the current folder unless --out says "
+                           "where)."),
 }
 
 
