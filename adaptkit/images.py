@@ -8,7 +8,6 @@ from typing import Sequence
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from .io.atomic import atomic_path
 
@@ -32,6 +31,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
     (default: a square-ish grid), separated by black lines."""
     if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[0] == 0:
         raise ValueError(f"expected a non-empty batch (B, 1 or 3, H, W), got shape {tuple(images.shape)}")
+    from torchvision.utils import make_grid  # torchvision loads only when a picture is drawn
+
     nrow = nrow or math.ceil(math.sqrt(images.shape[0]))
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, pad_value=-1.0)
     return grid[:1] if images.shape[1] == 1 else grid

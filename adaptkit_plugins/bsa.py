@@ -8,8 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adaptkit.core import Adapter, AdapterConfig, LayerInfo, hidden_norm_or_conv_layers, is_norm_layer, output_layers
-from adaptkit.errors import NotMergeableError, TargetSelectionError
+from adaptkit.core import (
+    Adapter,
+    AdapterConfig,
+    LayerInfo,
+    NotMergeableError,
+    TargetSelectionError,
+    hidden_norm_or_conv_layers,
+    is_norm_layer,
+    output_layers,
+)
 
 
 @dataclass
@@ -78,6 +86,13 @@ class FilmAdapter(Adapter):
             ]
             paths = linears[:1] + paths
         return paths
+
+    @classmethod
+    def base_options(cls, model: nn.Module, layer_roles: dict[str, str]) -> dict:
+        """Where the base names its latent projection (BigGAN's ``generator.gen_z``): that layer plus
+        the default ones, as the BSA paper adapts BigGAN."""
+        projection = layer_roles.get("latent_projection")
+        return {"targets": [projection, *hidden_norm_or_conv_layers(model)]} if projection else {}
 
     @classmethod
     def check_target(cls, path: str, layer: nn.Module, config: FilmConfig) -> None:

@@ -14,8 +14,17 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from adaptkit.core import Adapter, AdapterConfig, CallContext, LayerInfo, norm_layers
-from adaptkit.errors import AdapterConfigError, CallContextError, NotMergeableError, TargetSelectionError
+from adaptkit.core import (
+    Adapter,
+    AdapterConfig,
+    AdapterConfigError,
+    CallContext,
+    CallContextError,
+    LayerInfo,
+    NotMergeableError,
+    TargetSelectionError,
+    norm_layers,
+)
 
 _STATE_KEY = "kpcbn"
 
@@ -228,6 +237,10 @@ class KnowledgePropagationAdapter(Adapter):
     @classmethod
     def new_classes(cls, config: KPConfig) -> int:
         return config.num_new_classes
+
+    @classmethod
+    def request_new_classes(cls, options: dict, count: int) -> dict:
+        return {"num_new_classes": count, **options}
 
     @classmethod
     def prepare_call(cls, adapters: list[Adapter], config: KPConfig, ctx: CallContext) -> None:

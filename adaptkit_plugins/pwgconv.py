@@ -11,8 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adaptkit.core import Adapter, AdapterConfig, CallContext, LayerInfo, hidden_norm_or_conv_layers
-from adaptkit.errors import AdapterConfigError, CallContextError, NotMergeableError, TargetSelectionError
+from adaptkit.core import (
+    Adapter,
+    AdapterConfig,
+    AdapterConfigError,
+    CallContext,
+    CallContextError,
+    CallSpec,
+    LayerInfo,
+    NotMergeableError,
+    TargetSelectionError,
+    hidden_norm_or_conv_layers,
+)
 
 CONDITIONING_MODES = ("auto", "latent", "layer", "latent+class")
 _CLASS_CONDITION = "pwgconv.latent+class"  # CallContext.state key of the per-call z ⊕ class embedding
@@ -118,13 +128,6 @@ class PwgConvAdapter(Adapter):
         self.fc = nn.utils.skip_init(nn.Linear, in_features, channels * (self.group_size + 1))
         nn.init.zeros_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
-        if self.mode == "latent+class" and info.index == 0:
-            if info.num_classes is None:
-                raise AdapterConfigError(
-                    "conditioning='latent+class' needs the number of classes; pass call=CallSpec(num_classes=…)"
-                )
-            # One table for all layers, random so that the FC layer sees distinct classes from step 0.
-            self.class_embedding = nn.Parameter(torch.randn(info.num_classes, config.class_embed_dim))
         # The generated [W | b] at init, [vec(I) per group | 0]: added to the FC bias, so that one
         # F.linear yields W = I + FC_w(c) and b = FC_b(c).
         identity = torch.eye(self.group_size).flatten().repeat(self.groups)
@@ -159,6 +162,18 @@ class PwgConvAdapter(Adapter):
     def default_targets(cls, model: nn.Module, config: PwgConvConfig) -> list[str]:
         return hidden_norm_or_conv_layers(model)
 
+    @classmethod
+    def shared_state(cls, model: nn.Module, call: CallSpec, config: PwgConvConfig) -> nn.Module | None:
+        """For "latent+class": one class embedding table for every layer, random so that the FC
+        layers see distinct classes from step 0."""
+        if config.conditioning != "latent+class":
+            return None
+        if call.num_classes is None:
+            raise AdapterConfigError(
+                "conditioning='latent+class' needs the number of classes; pass call=CallSpec(num_classes=…)"
+            )
+        return nn.ParameterDict({"class_embedding": torch.randn(call.num_classes, config.class_embed_dim)})
+
     # --- the conditioning ------------------------------------------------------------------------
     @classmethod
     def prepare_call(cls, adapters: list[Adapter], config: PwgConvConfig, ctx: CallContext) -> None:
@@ -187,7 +202,7 @@ class PwgConvAdapter(Adapter):
     def latent_and_class(self, ctx: CallContext) -> torch.Tensor:
         """z ⊕ class embedding: integer labels index the table, float (B, num_classes) vectors mix it."""
         z = self.latent(ctx)
-        labels, table = ctx.labels, self.class_embedding
+        labels, table = ctx.labels, self.info.shared["class_embedding"]  # type: ignore[index]
         if labels is None:
             raise CallContextError(
                 "conditioning='latent+class' found no class labels in the generator call; "

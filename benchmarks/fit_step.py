@@ -71,7 +71,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run one mode in this process; returns its numbers."""
     from adaptkit.train.config import FitConfig
     from adaptkit.train.ddp import Processes
-    from adaptkit.train.device import select_device
+    from adaptkit.device import select_device
     from adaptkit.train.loop import Trainer
     from adaptkit.train.progress import SilentReporter
 

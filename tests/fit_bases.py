@@ -31,10 +31,10 @@ def tiny_cond_base() -> Base:
     return base
 
 
-def block1_bsa_base() -> Base:
-    """``tiny_cond_base`` recommending bsa on block1's batch norms only (``adapter_defaults``)."""
+def projected_base() -> Base:
+    """``tiny_cond_base`` naming its latent projection (``layer_roles``), which bsa then adapts too."""
     base = tiny_cond_base()
-    base.adapter_defaults = {"bsa": {"targets": ["block1.bn1", "block1.bn2"]}}
+    base.layer_roles = {"latent_projection": "linear"}
     return base
 
 

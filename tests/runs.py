@@ -16,15 +16,16 @@ TINY_COND = "python:models:tiny_cond_generator"
 
 
 def make_run(folder: Path, seed: int, *, count: int = 3, labels: list[int] | None = None, base_id: str | None = TINY_COND,
-             latents: bool = True, **options) -> Path:
-    """Save a bsa adapter with random (non-identity) tensors and ``count`` learned latents."""
+             latents: bool = True, metadata: dict | None = None, **options) -> Path:
+    """Save a bsa adapter (``options``) with random (non-identity) tensors, ``metadata``, and ``count``
+    learned latents."""
     model = tiny_cond_generator()
     handle = attach_adapter(model, "bsa", **options)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in handle.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.3)
-    save_adapter(handle, folder, base_id=base_id)
+    save_adapter(handle, folder, base_id=base_id, metadata=metadata)
     if latents:
         z = torch.randn(count, model.latent_dim, generator=g)
         save_latents(folder, z, torch.tensor(labels if labels is not None else [seed % 4] * count))

@@ -160,6 +160,7 @@ def test_fp16_base_keeps_dtype_and_identity():
     assert out.dtype == torch.float16 and torch.equal(out, before)
 
 
+@pytest.mark.slow
 def test_biggan_deep_default_config_identity_and_grads():
     model = biggan_deep(channel_width=128, num_classes=1000)  # BigGANConfig() defaults
     inputs = biggan_inputs(model)

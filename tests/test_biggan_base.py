@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from adaptkit import AdaptkitError, attach_adapter, sample_images
 from adaptkit.bases import list_bases, load_base
 from adaptkit.bases import biggan
+from adaptkit.core import adapter_class
 from models import small_biggan_config
 
 
@@ -44,12 +45,13 @@ def test_bsa_defaults(base):
     handle = attach_adapter(base.generator, "bsa")  # the plain default: the conditional BNs
     assert handle.targets == [p for p in paths if p != "generator.bn"] and len(handle.targets) == 16
     handle.detach()
-    targets = base.adapter_defaults["bsa"]["targets"]
+    targets = base.adapter_options("bsa")["targets"]
     assert targets == ["generator.gen_z", *handle.targets]
-    handle = attach_adapter(base.generator, "bsa", **base.adapter_defaults["bsa"])
+    assert base.adapter_options("pwgconv") == {}  # the latent projection means nothing to pwgconv
+    handle = attach_adapter(base.generator, "bsa", **base.adapter_options("bsa"))
     assert handle.targets == targets  # the latent projection, not the class `embeddings` linear
     handle.detach()
-    handle = attach_adapter(base.generator, "bsa", train_conditional=True, **base.adapter_defaults["bsa"])
+    handle = attach_adapter(base.generator, "bsa", train_conditional=True, **base.adapter_options("bsa"))
     assert not len(handle.adapter_for("generator.gen_z").deltas)  # plain γ/β on the linear layer
     assert len(handle.adapter_for("generator.layers.0.bn_0").deltas) == 2  # scale and offset linears
     handle.detach()
@@ -57,7 +59,7 @@ def test_bsa_defaults(base):
 
 def test_default_config_has_40_conditional_bns():
     model = biggan.BigGAN(biggan.BigGANConfig(channel_width=4, num_classes=10))
-    targets = biggan.bsa_targets(model)
+    targets = adapter_class("bsa").base_options(model, {"latent_projection": biggan.LATENT_PROJECTION})["targets"]
     assert len(targets) == 41 and targets[0] == "generator.gen_z" and "generator.bn" not in targets
 
 

@@ -3,28 +3,15 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 import adaptkit
 from adaptkit import attach_adapter, save_adapter
 from adaptkit.bases import BASES
-from adaptkit.cli import cli
+from clitools import invoke as run, one_line_error
 from models import tiny_cond_generator
 from test_attach import perturb
 
 BASE = "python:models:tiny_cond_generator"
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = [l for l in result.output.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    assert pattern in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_version():
@@ -54,9 +41,9 @@ def test_inspect_takes_every_kind_of_base(base, title, layer):
 
 
 def test_inspect_attaches_with_the_options_the_base_recommends():
-    result = run("inspect", "python:fit_bases:block1_bsa_base", "-a", "bsa")
+    result = run("inspect", "python:fit_bases:projected_base", "-a", "bsa")
     assert result.exit_code == 0, result.output
-    assert "bsa: 2 target layers" in result.output and "block2" not in result.output
+    assert "bsa: 5 target layers" in result.output and "linear" in result.output
 
 
 @pytest.fixture
@@ -87,26 +74,27 @@ def test_inspect_load(adapter_dir):
 def test_inspect_bad_input(args, pattern):
     result = run("inspect", *args)
     if pattern:
-        assert_one_line_error(result, pattern)
+        one_line_error(result, pattern)
     else:
         assert result.exit_code == 0, result.output
 
 
 def test_unknown_base_lists_the_registered_ones():
     result = run("inspect", "digits")
-    assert_one_line_error(result, "unknown base 'digits' (available: ")
+    one_line_error(result, "unknown base 'digits' (available: ")
     assert all(name in result.output for name in BASES.names())
 
 
 def test_inspect_load_errors(adapter_dir, tmp_path):
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"\x01" * 30)
-    assert_one_line_error(run("inspect", BASE, "--load", str(adapter_dir)), "corrupt or truncated")
+    one_line_error(run("inspect", BASE, "--load", str(adapter_dir)), "corrupt or truncated")
     handle = attach_adapter(tiny_cond_generator(ch=8), "bsa")
     other = save_adapter(handle, tmp_path / "other")
-    assert_one_line_error(run("inspect", BASE, "--load", str(other)), "made for a different base")
-    assert_one_line_error(run("inspect", BASE, "--load", str(tmp_path / "missing")), "does not exist")
+    one_line_error(run("inspect", BASE, "--load", str(other)), "made for a different base")
+    one_line_error(run("inspect", BASE, "--load", str(tmp_path / "missing")), "does not exist")
 
 
+@pytest.mark.slow
 def test_console_script_error_is_one_line_and_debug_shows_traceback(tmp_path):
     cmd = [sys.executable, "-m", "adaptkit", "inspect", BASE, "-a", "nope"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd="tests")
@@ -118,5 +106,5 @@ def test_console_script_error_is_one_line_and_debug_shows_traceback(tmp_path):
 
 def test_an_error_message_holding_markup_is_printed_as_is(tmp_path):
     missing = tmp_path / "[/x]"
-    assert_one_line_error(run("fit", "--data", str(missing), "--out", str(tmp_path / "run")),
-                          f"image folder {missing} does not exist")
+    one_line_error(run("fit", "--data", str(missing), "--out", str(tmp_path / "run")),
+                   f"image folder {missing} does not exist")

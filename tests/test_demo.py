@@ -42,6 +42,7 @@ def test_demo_set_without_freetype(tmp_path, monkeypatch):
 
 
 
+@pytest.mark.slow
 def test_demo_command(tmp_path):
     out = tmp_path / "demo"
     result = invoke("demo", "--steps", "3", "--out", out, "--quiet")

@@ -195,6 +195,7 @@ def test_glo_with_kpcbn_and_the_bsa_row(tmp_path, digits):
     assert (trainer.out / "reconstructions.png").is_file() and load_run(trainer.out).base.num_classes == 10
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
     reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2))
     interrupt_on_call(monkeypatch, AdversarialObjective, 3)
@@ -227,7 +228,7 @@ def test_cli_samples_a_new_class_by_name(tmp_path, digits):
     (["--base", "python:models:tiny_cond_generator", "--class", "1"],
      "has no discriminator, which --objective adversarial trains against: use --objective glo"),
     (["--adapter", "kpcbn", "--adapter-option", "num_new_classes=3"],
-     "num_new_classes=3 disagrees with the 2 class folder(s)"),
+     "the kpcbn adapter's options add 3 class(es), but 2 class folder(s)"),
     (["--perceptual", "base"], "--objective adversarial uses no perceptual loss"),
 ])
 def test_clear_errors(tmp_path, digits, args, message):

@@ -144,6 +144,7 @@ def test_every_computing_command_takes_threads(command):
     assert option.default == 1
 
 
+@pytest.mark.slow
 def test_threads_sets_torchs_thread_count(tmp_path, data):
     import torch
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -26,6 +27,7 @@ def torchrun(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_run(tmp_path):
     write_images(tmp_path / "data", blob_images(10))
     done = torchrun(tmp_path, "--data", "data", "--out", "run", "--base", "python:models:tiny_cond_generator",
@@ -43,6 +45,7 @@ def test_two_process_data_parallel_run(tmp_path):
     assert run.latents.shape == (10, 16) and run.latents.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_two_process_adversarial_run_and_bitwise_resume(tmp_path):
     for name in ("8", "9", "3"):  # two new classes of digits32 and an old one
         write_images(tmp_path / "data" / name, blob_images(4, resolution=32, seed=int(name))[:, :1])

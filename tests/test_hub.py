@@ -9,7 +9,6 @@ import time
 
 import pytest
 import torch
-from click.testing import CliRunner
 from huggingface_hub import ModelCard, constants, hf_hub_download
 from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
 from PIL import Image
@@ -29,12 +28,12 @@ from adaptkit import (
     save_adapter,
 )
 from adaptkit.bases import load_base
-from adaptkit.cli import cli
 from adaptkit.io.card import format_size, is_generated_card
 from adaptkit.io.folder_lock import folder_lock
+from clitools import invoke, one_line_error
 from hub_server import FakeHub
 from models import tiny_cond_generator
-from test_attach import perturb
+from runs import make_run
 
 TOKENS = {"alice-write": ("alice", True), "alice-read": ("alice", False), "bob-write": ("bob", True)}
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "latents.safetensors", "samples.png", "loss.png"}
@@ -76,16 +75,11 @@ def fresh_cache(tmp_path, monkeypatch, name="second-cache"):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / name))
 
 
-def make_run(folder, cond_inputs, seed=0, **save_kw):
-    """A fit-like run folder: adapter files plus things that must never be uploaded."""
-    model = tiny_cond_generator()
-    handle = attach_adapter(model, "bsa", train_conditional=True)
-    torch.manual_seed(seed)
-    perturb(handle)
-    out = model(*cond_inputs)
-    save_kw.setdefault("metadata", {"training": {"command": COMMAND, "steps": 10, "lr": 0.01}})
-    save_adapter(handle, folder, base_id="tests/tiny", **save_kw)
-    save_file({"z": torch.randn(4, 16)}, str(folder / "latents.safetensors"))
+def make_hub_run(folder, cond_inputs, seed=0, metadata=None):
+    """A fit-like run folder (``runs.make_run``) plus files that must never be uploaded; returns the
+    adapted generator's output on ``cond_inputs``."""
+    make_run(folder, seed, count=4, base_id="tests/tiny", train_conditional=True,
+             metadata=metadata or {"training": {"command": COMMAND, "steps": 10, "lr": 0.01}})
     for name in ("samples.png", "loss.png"):
         Image.new("RGB", (8, 8), (seed * 40, 90, 200)).save(folder / name)
     (folder / "log.csv").write_text("step,loss\n1,0.5\n")
@@ -93,7 +87,10 @@ def make_run(folder, cond_inputs, seed=0, **save_kw):
     (folder / "checkpoints").mkdir(exist_ok=True)
     save_file({"opt": torch.zeros(3)}, str(folder / "checkpoints" / "state.safetensors"))
     save_file({"w": torch.zeros(3)}, str(folder / "G_base.safetensors"))
-    return out
+    model = tiny_cond_generator()
+    load_adapter(model, folder)
+    with torch.no_grad():
+        return model(*cond_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +99,7 @@ def made_runs(tmp_path_factory):
     g = torch.Generator().manual_seed(1)
     inputs = torch.randn(6, 16, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
     folders = [tmp_path_factory.mktemp("runs") / f"v{seed}" for seed in (1, 2)]
-    return inputs, [(folder, make_run(folder, inputs, seed=seed)) for seed, folder in zip((1, 2), folders)]
+    return inputs, [(folder, make_hub_run(folder, inputs, seed=seed)) for seed, folder in zip((1, 2), folders)]
 
 
 @pytest.fixture
@@ -123,17 +120,6 @@ def runs(made_runs, tmp_path):
 @pytest.fixture
 def run(runs):
     return runs[0]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_error_line(result, pattern):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert pattern in lines[0], lines[0]
 
 
 def folder_state(folder):
@@ -225,9 +211,9 @@ def test_private_repo_needs_the_owners_token(hub, run, repo_id, monkeypatch):
     assert invoke("push", folder, repo_id, "--private").exit_code == 0
     assert hub.repos[repo_id].private
     monkeypatch.delenv("HF_TOKEN")
-    one_error_line(invoke("pull", repo_id), f"repo {repo_id} not found on {hub.url} (check the name; if it is private, log in")
+    one_line_error(invoke("pull", repo_id), f"repo {repo_id} not found on {hub.url} (check the name; if it is private, log in")
     monkeypatch.setenv("HF_TOKEN", "bob-write")
-    one_error_line(invoke("pull", repo_id), "a private repo is only visible to tokens with access")
+    one_line_error(invoke("pull", repo_id), "a private repo is only visible to tokens with access")
 
 
 def test_token_from_the_login_cache(hub, run, repo_id, monkeypatch):
@@ -252,7 +238,7 @@ def test_revisions(hub, runs, repo_id, cond_inputs):
         model = tiny_cond_generator()
         load_adapter(model, repo_id, revision=revision)
         assert torch.equal(model(*cond_inputs), expected)
-    one_error_line(invoke("pull", repo_id, "--revision", "nope"), f"revision 'nope' not found in {repo_id}")
+    one_line_error(invoke("pull", repo_id, "--revision", "nope"), f"revision 'nope' not found in {repo_id}")
     with pytest.raises(CheckpointError, match="revision= is for Hub repo ids"):
         load_adapter(tiny_cond_generator(), v1, revision="dev")
 
@@ -284,7 +270,8 @@ def test_card_metadata_and_body(hub, run, repo_id):
 def test_card_round_trips_with_hub_metadata_and_eval_results(hub, run, repo_id, monkeypatch):
     folder, _ = run
     report = {"n_generated": 500, "n_real": 25, "extractor": "features32", "fid": 41.5, "kmmd": 0.12,
-              "mean_variance": 0.93, "lpips_diversity": 0.21}
+              "mean_variance": 0.93, "lpips_diversity": 0.21, "kid": 3.25, "memorization_ratio": 0.87,
+              "intra_lpips": float("nan")}  # NaN: no training images given, left off the card
     (folder / "eval.json").write_text(json.dumps(report))
     result = invoke("push", folder, repo_id, "--license-name", "base-terms", "--license-link", "LICENSE",
                     "--dataset", "alice/glyphs", "--base-model", "alice/tiny-base")
@@ -300,7 +287,10 @@ def test_card_round_trips_with_hub_metadata_and_eval_results(hub, run, repo_id, 
     scores = {r.metric_type: (r.metric_value, r.task_type, r.dataset_type) for r in data.eval_results}
     assert scores == {"fid": (41.5, "text-to-image", "alice/glyphs"), "kmmd": (0.12, "text-to-image", "alice/glyphs"),
                       "mean_variance": (0.93, "text-to-image", "alice/glyphs"),
-                      "lpips_diversity": (0.21, "text-to-image", "alice/glyphs")}
+                      "lpips_diversity": (0.21, "text-to-image", "alice/glyphs"),
+                      "kid": (3.25, "text-to-image", "alice/glyphs"),
+                      "memorization_ratio": (0.87, "text-to-image", "alice/glyphs")}
+    assert "| KID | 3.25 |" in card.text and "| memorization ratio | 0.87 |" in card.text
     assert "| FID | 41.5 |" in card.text and "500 generated vs. 25 real images" in card.text
 
 
@@ -309,7 +299,7 @@ def test_card_lists_the_settings_the_run_used(hub, tmp_path, repo_id):
     training = {"command": COMMAND, "steps": 10, "lr_adapter": None, "perceptual": "auto", "perceptual_weight": None,
                 "latent_weight": None, "device": "auto", "precision": "auto", "truncation": "base", "class_id": None,
                 "lr_base": None, "unfreeze": [], "adapter_options": {}, "out": "runs/x", "quiet": False}
-    make_run(folder, (torch.randn(2, 16), torch.tensor([0, 1])), metadata={"training": training})
+    make_hub_run(folder, (torch.randn(2, 16), torch.tensor([0, 1])), metadata={"training": training})
     (folder / "summary.json").write_text(json.dumps({
         "adapter": {"lr": 0.05}, "perceptual": "base", "loss_weights": {"pixel": 1.0, "latent": 0.05, "perceptual": 1.0},
         "device": "cpu", "precision": "fp32", "truncation": 0.4, "lr_base": None}))
@@ -393,7 +383,7 @@ def test_offline_uses_the_cache_and_sends_nothing(hub, run, repo_id, monkeypatch
     assert torch.equal(model(*cond_inputs), expected)
     assert invoke("pull", repo_id, "--out", tmp_path / "offline").exit_code == 0
     assert len(hub.requests) == sent
-    one_error_line(invoke("push", folder, repo_id), "HF_HUB_OFFLINE is set: pushing needs the network")
+    one_line_error(invoke("push", folder, repo_id), "HF_HUB_OFFLINE is set: pushing needs the network")
     fresh_cache(tmp_path, monkeypatch)
     with pytest.raises(HubConnectionError, match="not in the Hub cache and HF_HUB_OFFLINE is set"):
         load_adapter(tiny_cond_generator(), repo_id)
@@ -416,7 +406,7 @@ def adapter_files(run):
 def test_unsafe_repos_are_refused_before_any_download(hub, adapter_files, repo_id, extra, message):
     hub.seed(repo_id, {**adapter_files, **extra})
     sent = len(hub.requests)
-    one_error_line(invoke("pull", repo_id), f"refusing {repo_id}: it {message}")
+    one_line_error(invoke("pull", repo_id), f"refusing {repo_id}: it {message}")
     assert not any("/resolve/" in path for _, path in hub.requests[sent:])
     with pytest.raises(UnsafeRepoError):
         load_adapter(tiny_cond_generator(), repo_id)
@@ -431,18 +421,18 @@ def test_only_safe_top_level_files_are_downloaded(hub, adapter_files, repo_id, t
 
 def test_repo_that_is_not_an_adapter(hub, adapter_files, repo_id):
     hub.seed(repo_id, {"README.md": b"# a model\n", "model.safetensors": b"x"})
-    one_error_line(invoke("pull", repo_id), f"{repo_id} is not an adaptkit adapter: it has no adapter_config.json")
+    one_line_error(invoke("pull", repo_id), f"{repo_id} is not an adaptkit adapter: it has no adapter_config.json")
     other = repo_id + "-cfg"
     hub.seed(other, {**adapter_files, "adapter_config.json": json.dumps({"format": "peft"}).encode()})
-    one_error_line(invoke("pull", other), f"{other} is not a usable adaptkit adapter")
+    one_line_error(invoke("pull", other), f"{other} is not a usable adaptkit adapter")
 
 
 # --- errors ------------------------------------------------------------------------------------------
 
 
 def test_repo_not_found(hub):
-    one_error_line(invoke("pull", "alice/missing"), f"repo alice/missing not found on {hub.url} (check the name")
-    one_error_line(invoke("pull", "a/b/c"), "'a/b/c' is not a valid repo id")
+    one_line_error(invoke("pull", "alice/missing"), f"repo alice/missing not found on {hub.url} (check the name")
+    one_line_error(invoke("pull", "a/b/c"), "'a/b/c' is not a valid repo id")
     with pytest.raises(HubNotFoundError, match="runs/faces is not a local folder, and repo runs/faces not found"):
         load_adapter(tiny_cond_generator(), "runs/faces")
 
@@ -460,7 +450,7 @@ def test_push_auth_errors_leave_the_folder_untouched(hub, run, monkeypatch, toke
     else:
         monkeypatch.setenv("HF_TOKEN", token)
     before = folder_state(folder)
-    one_error_line(invoke("push", folder, repo), message)
+    one_line_error(invoke("push", folder, repo), message)
     assert folder_state(folder) == before
 
 
@@ -468,14 +458,14 @@ def test_server_errors(hub, run, repo_id):
     folder, _ = run
     before = folder_state(folder)
     hub.fail["commit"] = 500
-    one_error_line(invoke("push", folder, repo_id), f"the Hub at {hub.url} failed (HTTP 500) on {repo_id}")
+    one_line_error(invoke("push", folder, repo_id), f"the Hub at {hub.url} failed (HTTP 500) on {repo_id}")
     assert folder_state(folder) == before and "README.md" not in {p.name for p in folder.iterdir()}
     hub.fail.clear()
     push_adapter(folder, repo_id)
     hub.fail["info"] = 500
-    one_error_line(invoke("pull", repo_id), "failed (HTTP 500)")
+    one_line_error(invoke("pull", repo_id), "failed (HTTP 500)")
     hub.fail["info"] = 404
-    one_error_line(invoke("pull", repo_id), "refused the request")
+    one_line_error(invoke("pull", repo_id), "refused the request")
 
 
 def test_server_down(run, repo_id, monkeypatch):
@@ -484,10 +474,10 @@ def test_server_down(run, repo_id, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    one_error_line(invoke("pull", repo_id), "cannot reach the Hub at http://127.0.0.1")
-    one_error_line(invoke("pull", repo_id), "to use the copy in the Hub cache, set HF_HUB_OFFLINE=1")
+    one_line_error(invoke("pull", repo_id), "cannot reach the Hub at http://127.0.0.1")
+    one_line_error(invoke("pull", repo_id), "to use the copy in the Hub cache, set HF_HUB_OFFLINE=1")
     before = folder_state(folder)
-    one_error_line(invoke("push", folder, repo_id), "cannot reach the Hub")
+    one_line_error(invoke("push", folder, repo_id), "cannot reach the Hub")
     assert folder_state(folder) == before
 
 
@@ -497,7 +487,7 @@ def test_adapter_for_another_base(hub, run, repo_id, tmp_path):
     with pytest.raises(BaseMismatchError, match=r"different base \(made for tests/tiny\)"):
         load_adapter(tiny_cond_generator(ch=8), repo_id)
     result = invoke("pull", repo_id, "--base", "python:models:tiny_generator", "--out", tmp_path / "never")
-    one_error_line(result, "this adapter was made for a different base (made for tests/tiny)")
+    one_line_error(result, "this adapter was made for a different base (made for tests/tiny)")
     assert not (tmp_path / "never").exists()
     result = invoke("pull", repo_id, "--base", "python:models:tiny_cond_generator")
     assert result.exit_code == 0 and "fits the given base" in result.stdout
@@ -523,16 +513,16 @@ def test_pull_base_from_a_base_factory_checks_its_generator(hub, run, repo_id):
     push_adapter(run[0], repo_id)
     result = invoke("pull", repo_id, "--base", "python:fit_bases:tiny_cond_base")
     assert result.exit_code == 0 and "fits the given base" in result.stdout
-    one_error_line(invoke("pull", repo_id, "--base", "digits32"), "made for a different base (made for tests/tiny)")
+    one_line_error(invoke("pull", repo_id, "--base", "digits32"), "made for a different base (made for tests/tiny)")
 
 
 def test_pull_base_whose_factory_raises_is_one_line_before_any_download(hub, run, repo_id):
     push_adapter(run[0], repo_id)
     sent = len(hub.requests)
     result = invoke("pull", repo_id, "--base", "python:fit_bases:broken_base")
-    one_error_line(result, "base python:fit_bases:broken_base: its factory raised RuntimeError: no weights in /nowhere")
+    one_line_error(result, "base python:fit_bases:broken_base: its factory raised RuntimeError: no weights in /nowhere")
     assert "Traceback" not in result.output and len(hub.requests) == sent
-    one_error_line(invoke("pull", repo_id, "--base", "nope"), "unknown base 'nope' (available: ")
+    one_line_error(invoke("pull", repo_id, "--base", "nope"), "unknown base 'nope' (available: ")
 
 
 def test_pull_out_never_clobbers_other_folders(hub, run, repo_id, tmp_path):
@@ -541,23 +531,23 @@ def test_pull_out_never_clobbers_other_folders(hub, run, repo_id, tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "thesis.tex").write_text("years of work")
-    one_error_line(invoke("pull", repo_id, "--out", busy), "is not empty and not an adapter folder")
+    one_line_error(invoke("pull", repo_id, "--out", busy), "is not empty and not an adapter folder")
     assert [p.name for p in busy.iterdir()] == ["thesis.tex"]
     before = folder_state(folder)  # a fit run: its log, summary and checkpoints are no pull's to replace
-    one_error_line(invoke("pull", repo_id, "--out", folder), "holds files a pull does not write (checkpoints, ")
+    one_line_error(invoke("pull", repo_id, "--out", folder), "holds files a pull does not write (checkpoints, ")
     assert folder_state(folder) == before
 
 
 def test_push_refuses_a_folder_that_is_not_an_adapter(tmp_path, repo_id):
     (tmp_path / "x").mkdir()
-    one_error_line(invoke("push", tmp_path / "x", repo_id), "is not an adapter folder: adapter_config.json is missing")
+    one_line_error(invoke("push", tmp_path / "x", repo_id), "is not an adapter folder: adapter_config.json is missing")
 
 
 def test_card_with_broken_metadata_is_refused_before_upload(hub, run, repo_id):
     folder, _ = run
     (folder / "README.md").write_text("---\nlicense: [mit\n---\n# mine\n")
     before = folder_state(folder)
-    one_error_line(invoke("push", folder, repo_id), "the Hub refused the model card's metadata (nothing was uploaded)")
+    one_line_error(invoke("push", folder, repo_id), "the Hub refused the model card's metadata (nothing was uploaded)")
     assert folder_state(folder) == before and set(hub.files(repo_id)) == {".gitattributes"}
 
 
@@ -565,7 +555,7 @@ def test_push_to_a_branch_carries_this_runs_card_and_license(hub, runs, tmp_path
     (v1, _), _ = runs
     push_adapter(v1, repo_id)
     other = tmp_path / "pwgconv-like"  # another adapter, with another parameter count
-    make_run(other, (torch.randn(2, 16), torch.tensor([0, 1])))
+    make_hub_run(other, (torch.randn(2, 16), torch.tensor([0, 1])))
     shutil.copy(v1 / "README.md", other / "README.md")  # a generated card of the earlier run lying beside it
     result = invoke("push", other, repo_id, "--revision", "dev", "--license", "mit")
     assert result.exit_code == 0, result.output
@@ -603,7 +593,7 @@ PEFT_CONFIG = {"peft_type": "LORA", "base_model_name_or_path": "some/model", "r"
 
 def test_a_peft_adapter_is_named_as_such(hub, adapter_files, repo_id, tmp_path):
     hub.seed(repo_id, {**adapter_files, "adapter_config.json": json.dumps(PEFT_CONFIG).encode()})
-    one_error_line(invoke("pull", repo_id), "holds a PEFT adapter (peft_type LORA), not an adaptkit one: load it "
+    one_line_error(invoke("pull", repo_id), "holds a PEFT adapter (peft_type LORA), not an adaptkit one: load it "
                                             "with peft (PeftModel.from_pretrained)")
     folder = tmp_path / "peft"
     folder.mkdir()
@@ -638,7 +628,7 @@ def test_pull_of_a_truncated_adapter_leaves_the_folder_as_it_was(hub, pulled, ad
     folder, before = pulled
     weights = adapter_files["adapter_model.safetensors"]
     hub.seed(repo_id + "-cut", {**adapter_files, "adapter_model.safetensors": weights[: len(weights) // 2]})
-    one_error_line(invoke("pull", repo_id + "-cut", "--out", folder), "is corrupt or truncated")
+    one_line_error(invoke("pull", repo_id + "-cut", "--out", folder), "is corrupt or truncated")
     assert folder_state(folder) == before
 
 
@@ -660,7 +650,7 @@ def test_pull_that_fills_the_disk_leaves_the_folder_as_it_was(hub, pulled, repo_
         copied.append(copy(src, dst))
 
     monkeypatch.setattr(shutil, "copyfile", disk_fills)
-    one_error_line(invoke("pull", repo_id, "--out", folder), "the disk is full")
+    one_line_error(invoke("pull", repo_id, "--out", folder), "the disk is full")
     assert folder_state(folder) == before
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
 
@@ -669,7 +659,7 @@ def test_pull_into_a_folder_another_process_writes_is_refused(hub, pulled, repo_
     folder, before = pulled
     with folder_lock(folder, "adaptkit fit --out elsewhere"):
         result = invoke("pull", repo_id, "--out", folder)
-    one_error_line(result, f"is being written by adaptkit fit --out elsewhere (pid {os.getpid()} on ")
+    one_line_error(result, f"is being written by adaptkit fit --out elsewhere (pid {os.getpid()} on ")
     assert folder_state(folder) == before
 
 
@@ -690,14 +680,14 @@ def test_a_hub_that_never_answers_times_out_with_one_line(hub, run, repo_id, mon
     result, seconds = _pull_in_thread(repo_id)
     hub.mode = None
     assert result is not None, "pull hung on a Hub that never answers"
-    one_error_line(result, f"the Hub at {hub.url} did not answer in time on {repo_id}")
+    one_line_error(result, f"the Hub at {hub.url} did not answer in time on {repo_id}")
     assert "ADAPTKIT_HUB_READ_TIMEOUT" in result.stderr and seconds < 10
 
 
 def test_a_hub_answering_html_is_one_line(hub, run, repo_id):
     push_adapter(run[0], repo_id)
     hub.mode = "html"
-    one_error_line(invoke("pull", repo_id), f"{hub.url} answered {repo_id} with something that is not the Hub's JSON")
+    one_line_error(invoke("pull", repo_id), f"{hub.url} answered {repo_id} with something that is not the Hub's JSON")
     with pytest.raises(HubError, match="check HF_ENDPOINT"):
         load_adapter(tiny_cond_generator(), repo_id)
 
@@ -716,4 +706,4 @@ def test_reads_are_retried_after_a_transient_failure(hub, run, repo_id, tmp_path
 @pytest.mark.parametrize("value", ["abc", "-1", "0"])
 def test_bad_timeout_setting_is_one_line(hub, run, repo_id, monkeypatch, value):
     monkeypatch.setenv("ADAPTKIT_HUB_READ_TIMEOUT", value)
-    one_error_line(invoke("pull", repo_id), "ADAPTKIT_HUB_READ_TIMEOUT=")
+    one_line_error(invoke("pull", repo_id), "ADAPTKIT_HUB_READ_TIMEOUT=")

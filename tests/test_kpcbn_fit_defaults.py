@@ -1,7 +1,6 @@
 """kpcbn at fit's defaults on new classes unlike the base's: two folders of black-on-white drawings
 on digits32 (white digits on black) give drawn, varied samples in each new class."""
 import pytest
-import torch
 
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import sample_run

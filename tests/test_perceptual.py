@@ -7,12 +7,13 @@ from safetensors.torch import save_file
 
 from adaptkit.bases import wrap_generator
 from adaptkit.bases.features_model import Features32
-from adaptkit.errors import ConfigError
+from adaptkit.errors import ConfigError, WeightsNotFoundError
 from adaptkit.train import perceptual
 from adaptkit.train.perceptual import (
     DEFAULT_WEIGHTS, FeatureL1Loss, LpipsLoss, Vgg16Features, base_features, build_perceptual,
-    cached_weights_path, load_imagenet_weights, resolve_perceptual,
+    load_imagenet_weights, resolve_perceptual,
 )
+from adaptkit.torchvision_weights import cached_weights_path
 from fit_bases import tiny_cond_base
 from models import tiny_cond_generator
 
@@ -32,15 +33,15 @@ def offline(tmp_path, monkeypatch):
 @pytest.mark.parametrize("choice, kind", [("vgg16", "vgg16"), ("lpips", "alexnet")])
 def test_missing_weights_name_the_alternatives(offline, choice, kind):
     base = wrap_generator("cond", tiny_cond_generator())
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(WeightsNotFoundError) as info:
         build_perceptual(choice, base)
     message = str(info.value)
-    assert "\n" not in message and f"--perceptual {choice} needs ImageNet {kind} weights" in message
+    assert "\n" not in message and f"--perceptual {choice} needs {kind} weights" in message
     assert str(cached_weights_path(kind)).startswith(str(offline / "torch"))
     assert "download failed (OSError: network unreachable)" in message
     assert "--perceptual-file FILE" in message
     assert "--perceptual rgb32 / --perceptual base / --perceptual none" in message
-    with pytest.raises(ConfigError, match="nowhere.pth does not exist"):
+    with pytest.raises(WeightsNotFoundError, match="nowhere.pth does not exist"):
         build_perceptual(choice, base, str(offline / "nowhere.pth"))
 
 
@@ -54,7 +55,7 @@ def test_weights_are_read_from_a_file_or_the_cache_without_unpickling_code(offli
     torch.save(weights, cached)
     assert torch.equal(load_imagenet_weights("vgg16", "vgg16")["features.0.weight"], weights["features.0.weight"])
     torch.save({"evil": object()}, cached)  # not plain tensors: refused by weights_only loading
-    with pytest.raises(ConfigError, match="cannot read vgg16 weights"):
+    with pytest.raises(WeightsNotFoundError, match="cannot read weights from .*vgg16"):
         load_imagenet_weights("vgg16", "vgg16")
 
 

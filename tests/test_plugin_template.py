@@ -5,9 +5,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_template_plugin_installs_and_attaches(tmp_path):
     target = tmp_path / "site"
     source = shutil.copytree(ROOT / "examples" / "plugin_template", tmp_path / "src")  # builds leave files

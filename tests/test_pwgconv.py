@@ -206,7 +206,7 @@ def test_biggan_latent_and_float_class_vectors(biggan):
         with torch.no_grad():
             assert biggan(z, y, trunc).isfinite().all()
             cond = first.latent_and_class(CallContext.capture(call, (z, y, trunc), {}))
-            assert torch.allclose(cond, torch.cat([z, y @ first.class_embedding], 1))
+            assert torch.allclose(cond, torch.cat([z, y @ handle.shared["class_embedding"]], 1))
     finally:
         handle.detach()
 
@@ -216,9 +216,10 @@ def test_latent_plus_class_embedding(cond_gen, cond_inputs):
     before = cond_gen(z, y)
     handle = attach_adapter(cond_gen, "pwgconv", conditioning="latent+class", class_embed_dim=8, ratio=2)
     assert torch.equal(cond_gen(z, y), before)
-    table = handle.adapter_for("block1.bn1").class_embedding
+    table = handle.shared["class_embedding"]
     assert table.shape == (4, 8)
-    assert not any(hasattr(a, "class_embedding") for _, _, a in list(handle.layers())[1:])  # one shared table
+    assert all(a.info.shared is handle.shared for _, _, a in handle.layers())  # one table, on the handle
+    assert [k for k in handle.state_dict() if "class_embedding" in k] == ["shared.class_embedding"]
     assert handle.adapter_for("block2.bn1").fc.in_features == 16 + 8
     perturb(handle)
     out = cond_gen(z, y)

@@ -5,24 +5,18 @@ import re
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import save_file
 
 from adaptkit.bases import load_base
-from adaptkit.cli import cli
 from adaptkit.errors import InvalidCheckpointError
 from adaptkit.images import to_uint8
 from adaptkit.io.run_dir import load_run
 from adaptkit.sample import sample_images, sample_run
-from clitools import one_line_error
+from clitools import invoke, one_line_error
 from runs import TINY_COND, make_run
 
 CPU = ["--device", "cpu"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture

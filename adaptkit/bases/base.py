@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core.context import CallSpec
+from ..core.plugins import adapter_class
 from ..errors import InvalidValueError, UnknownClassError
 
 GenerateFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -73,9 +74,9 @@ class Base:
 
     ``generate(generator, z, y)`` maps latents (and class ids, for conditional bases) to images in
     [-1, 1] of shape (B, channels, resolution, resolution). ``call`` tells the hook system where the
-    latent and labels sit in the generator's own forward arguments. ``adapter_defaults`` maps an
-    adapter name to recommended ``attach_adapter`` keyword arguments for this base (e.g. BigGAN's
-    ``targets`` for ``bsa``); callers such as ``fit`` put the user's own options over them.
+    latent and labels sit in the generator's own forward arguments. ``layer_roles`` names layers of
+    the generator by role (e.g. ``{"latent_projection": "generator.gen_z"}``), from which each
+    adapter recommends its options for this base (``adapter_options``; see ``docs/plugins.md``).
     ``truncation`` is the threshold its samples use unless told otherwise (the papers' 0.4 suits
     BigGAN; ``None`` for a generator never trained for truncation). ``info`` holds provenance
     (source, weights digest) for listings and run summaries.
@@ -93,7 +94,7 @@ class Base:
     discriminator: nn.Module | None = None
     feature_network: nn.Module | None = None
     revision: str | None = None
-    adapter_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layer_roles: dict[str, str] = field(default_factory=dict)
     truncation: float | None = 0.4
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -165,6 +166,11 @@ class Base:
             raise ValueError(f"new class names must be unique and differ from the base's (repeated: {clash or new})")
         self.class_names = old + new
         self.num_classes += count
+
+    def adapter_options(self, adapter: str | type) -> dict[str, Any]:
+        """The ``attach_adapter`` options ``adapter`` recommends for this base (from its
+        ``layer_roles``); callers such as ``fit`` put the user's own options over them."""
+        return adapter_class(adapter).base_options(self.generator, dict(self.layer_roles))
 
     def to(self, device: torch.device | str) -> "Base":
         for m in (self.generator, self.discriminator, self.feature_network):

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.context import CallSpec
-from ..core.targets import hidden_norm_or_conv_layers
 from ..errors import AdaptkitError
 from .base import Base, BaseSizes, declare_hub_model, declare_sizes
 
@@ -64,11 +63,9 @@ def imagenet_class_names() -> list[str]:
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def bsa_targets(model: nn.Module) -> list[str]:
-    """The BSA paper's layers on BigGAN-deep: the latent projection ``generator.gen_z`` (the first
-    linear layer on the latent path; ``embeddings``, first in module order, maps class vectors) and
-    every conditional batch norm of the residual blocks (not the output ``generator.bn``)."""
-    return ["generator.gen_z", *hidden_norm_or_conv_layers(model)]
+LATENT_PROJECTION = "generator.gen_z"
+"""BigGAN-deep's latent projection: the first linear layer on the latent path (``embeddings``,
+first in module order, maps class vectors)."""
 
 
 def biggan_from_config(
@@ -108,7 +105,7 @@ def biggan_from_config(
         class_names=imagenet_class_names() if num_classes == 1000 else None,
         call=CallSpec(latent=0, labels=1, latent_dim=config.z_dim, num_classes=num_classes),
         generate_fn=generate,
-        adapter_defaults={"bsa": {"targets": bsa_targets(model)}},
+        layer_roles={"latent_projection": LATENT_PROJECTION},
     )
 
 

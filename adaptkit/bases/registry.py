@@ -1,6 +1,10 @@
-"""The base registry: ``adaptkit.bases`` entry points, and ``python:module:factory`` specs."""
+"""Building a base from a spec, the one way: a name from the ``adaptkit.bases`` entry points, or
+``python:package.module:factory``."""
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,9 +15,28 @@ from ..core.handle import resolve_call_spec
 from ..core.registry import PluginInfo, Registry
 from ..errors import AdaptkitError, BaseFactoryError
 from .base import Base, BaseSizes
-from .resolve import PREFIX, import_object
 
 BASES = Registry("adaptkit.bases", "base")
+PREFIX = "python:"
+
+
+def import_object(spec: str) -> Any:
+    """Import ``package.module:attribute`` (the current directory is importable, as with python -m)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AdaptkitError(f"{spec!r} is not of the form package.module:factory")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise AdaptkitError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise AdaptkitError(f"{module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
 
 
 def _probe(generator: nn.Module, latent_dim: int, num_classes: int | None) -> torch.Tensor:

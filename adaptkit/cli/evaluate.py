@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..device import select_device
 from ..eval.diversity import DISTANCE_KINDS
 from ..eval.features import EXTRACTOR_KINDS
 from ..eval.report import evaluate
@@ -14,8 +15,7 @@ from ..io.image_folder import read_image_folder
 from ..io.run_dir import is_run, refuse_run_file
 from ..sample import sample_run
 from . import cli
-from .sampling import (RUN_CLASSES, _class, _device, base_options, latent_options, latent_source_option, open_run,
-                       progress)
+from .options import RUN_CLASSES, base_options, class_value, latent_options, latent_source_option, open_run, progress
 
 console = Console(highlight=False)
 DEFAULT_RUN_SAMPLES = 500
@@ -32,13 +32,15 @@ DEFAULT_RUN_SAMPLES = 500
               help=f"Run folder: samples to generate (default {DEFAULT_RUN_SAMPLES}). "
                    "Image folder: use at most N images, chosen at random (default all).")
 @click.option("--features", type=click.Choice(EXTRACTOR_KINDS), default="auto", show_default=True,
-              help="Feature extractor: Inception-v3 when its weights are on disk (auto), or the embedded one "
+              help="Feature extractor: Inception-v3 (auto: when its weights are in torchvision's cache; "
+                   "`inception` downloads them there if missing), or the embedded one "
                    "(features_rgb32 for RGB images, features32 for gray).")
 @click.option("--inception-weights", type=click.Path(path_type=Path), default=None,
               help="Inception-v3 state dict (.pth or .safetensors); default: torchvision's file in "
                    "$TORCH_HOME/hub/checkpoints.")
 @click.option("--diversity", type=click.Choice(DISTANCE_KINDS), default="auto", show_default=True,
-              help="LPIPS distance: the lpips package (needs AlexNet weights on disk) or feature maps.")
+              help="LPIPS distance: the lpips package (auto: when AlexNet weights are in torchvision's cache; "
+                   "`lpips` downloads them there if missing) or feature maps.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
 @click.option("--nearest", "nearest_out", type=click.Path(path_type=Path), default=None,
@@ -74,7 +76,7 @@ def eval_command(
         run = open_run(str(folder), base_spec, latent_dim, num_classes, device)
         n = num or DEFAULT_RUN_SAMPLES
         with progress(n, "sampling") as on_batch:
-            generated = sample_run(run, n, truncation=truncation, class_id=_class(class_), seed=seed,
+            generated = sample_run(run, n, truncation=truncation, class_id=class_value(class_), seed=seed,
                                    latents=latent_source, batch_size=batch_size, on_batch=on_batch)
         if run.invert:
             real = run.as_trained(real)
@@ -85,7 +87,7 @@ def eval_command(
         generated = read_image_folder(folder, limit=num, seed=seed)
     report = evaluate(generated, real, train=train, extractor=features, diversity=diversity,
                       inception_weights=inception_weights, nearest=nearest_out, seed=seed, batch_size=batch_size,
-                      device=_device(device), progress=True)
+                      device=select_device(device), progress=True)
     report.notes[:0] = notes
     console.print(report.table())
     for note in report.notes:

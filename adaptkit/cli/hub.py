@@ -12,7 +12,7 @@ from ..io.checkpoint import read_adapter_config
 from ..io.hub import pull_adapter, push_adapter
 from ..io.run_dir import CARD_NAME
 from . import cli
-from .base_sizes import base_size_options
+from .options import base_size_options
 
 console = Console(highlight=False, soft_wrap=True)
 CARD_NOTES = {

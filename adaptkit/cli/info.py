@@ -11,7 +11,7 @@ from ..core.registry import PluginInfo
 from ..errors import TargetSelectionError
 from ..io.loading import load_adapter
 from . import cli
-from .base_sizes import base_size_options
+from .options import base_size_options
 
 console = Console(highlight=False)
 
@@ -80,7 +80,7 @@ def inspect_command(spec: str, adapters: tuple[str, ...], load_dir: str | None, 
     for cls in dict.fromkeys(classes):  # aliases (bsa/film) name one class: show it once
         try:
             handle = attach_adapter(model, cls, name=f"inspect-{cls.name}", call=base.call,
-                                    **base.adapter_defaults.get(cls.name, {}))  # as fit would attach it
+                                    **base.adapter_options(cls))  # as fit would attach it
         except TargetSelectionError as exc:
             if adapters:  # asked for by name: an error
                 raise

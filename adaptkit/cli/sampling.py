@@ -4,83 +4,22 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..bases import Base, load_base
-from ..errors import ConfigError, InvalidValueError
+from ..bases import load_base
+from ..device import select_device
+from ..errors import ConfigError
 from ..images import grid_image, save_gif, save_grid, save_images
 from ..io.folder_lock import folder_lock
 from ..io.image_folder import invert_images
-from ..io.run_dir import Run, load_run, refuse_run_file, trained_inverted
+from ..io.run_dir import refuse_run_file, trained_inverted
 from ..morph import morph_runs
-from ..sample import DEFAULT_ROWS, LATENT_SOURCES, interpolate_run, require_positive, sample_images, sample_run
+from ..sample import DEFAULT_ROWS, interpolate_run, require_positive, sample_images, sample_run
 from . import cli
-from .base_sizes import BASE_SIZE_OPTIONS
-from .threads import threads_option
-
-console = Console(highlight=False, soft_wrap=True)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise InvalidValueError(f"--device: {exc}") from None
-
-
-def _class(value: str | None) -> int | str | None:
-    return int(value) if value is not None and value.lstrip("-").isdigit() else value
-
-
-def base_options(f: Callable) -> Callable:
-    """Options to pick the base and where it runs."""
-    options = [
-        click.option("--base", "base_spec", metavar="SPEC",
-                     help="Base to use instead of the one the run records: a name from `adaptkit bases` "
-                          "or python:package.module:factory."),
-        *BASE_SIZE_OPTIONS,
-        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, … (auto: cuda if available)."),
-        click.option("--batch-size", default=32, show_default=True, help="Images generated per forward pass."),
-        threads_option,
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-RUN_CLASSES = "the classes of the run's training images, in their proportions"
-
-
-def latent_options(class_default: str) -> Callable[[Callable], Callable]:
-    """Options for drawing random latents; ``class_default`` says which classes are used without --class."""
-    options = [
-        click.option("--class", "class_", metavar="ID|NAME",
-                     help=f"Class of every image (conditional bases): an id or a name. Default: {class_default}."),
-        click.option("--seed", default=0, show_default=True, help="Seed of the random latents and classes."),
-        click.option("--truncation", default="base", show_default=True, metavar="T|none|base",
-                     help="Redraw latent values beyond ±T (the papers' truncation trick); `none` draws "
-                     "plain N(0, I); `base` uses the base's default (0.4 for BigGAN and digits32, none "
-                     "for digiface64)."),
-    ]
-
-    def decorate(f: Callable) -> Callable:
-        for option in reversed(options):
-            f = option(f)
-        return f
-    return decorate
-
-
-latent_source_option = click.option(
-    "--latents", "latent_source", type=click.Choice(LATENT_SOURCES), default="normal", show_default=True,
-    help="Run folder: draw latents from the base's normal (--truncation applies), or from the Gaussian "
-         "fitted to the run's learned latents (often closer to the training images on untruncated bases).")
+from .options import (RUN_CLASSES, base_options, class_value, console, latent_options, latent_source_option, open_run,
+                      progress)
 
 
 def writing_into(run_dir: str | None, target: Path) -> contextlib.AbstractContextManager:
@@ -89,25 +28,6 @@ def writing_into(run_dir: str | None, target: Path) -> contextlib.AbstractContex
     if run_dir is None or Path(run_dir).resolve() not in target.resolve().parents:
         return contextlib.nullcontext()
     return folder_lock(run_dir)
-
-
-def open_run(folder: str, base_spec: str | None, latent_dim: int | None, num_classes: int | None,
-             device: str) -> Run:
-    dev = _device(device)
-    base: Base | None = None
-    if base_spec:
-        base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=dev)
-    with console.status(f"loading {folder}"):
-        return load_run(folder, base=base, device=dev)
-
-
-@contextlib.contextmanager
-def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
-    """A transient rich progress bar over ``total`` images; yields the per-batch callback."""
-    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda k: bar.advance(task, k)
 
 
 def write_strips(strips: torch.Tensor, out: Path, gif: bool) -> str:
@@ -153,14 +73,14 @@ def sample_command(run_dir, count, class_, seed, truncation, latent_source, out,
     target = Path(out) if out else folder / (f"samples_{seed}" if each else f"samples_{seed}.png")
     with writing_into(run_dir, target):
         if run_dir is None:
-            base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=_device(device))
+            base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=select_device(device))
             with progress(count, "sampling") as on_batch:
-                images = sample_images(base, count, truncation=truncation, class_id=_class(class_), seed=seed,
+                images = sample_images(base, count, truncation=truncation, class_id=class_value(class_), seed=seed,
                                        batch_size=batch_size, on_batch=on_batch)
         else:
             run = open_run(run_dir, base_spec, latent_dim, num_classes, device)
             with progress(count, "sampling") as on_batch:
-                images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=_class(class_),
+                images = run.as_trained(sample_run(run, count, truncation=truncation, class_id=class_value(class_),
                                                    seed=seed, latents=latent_source, batch_size=batch_size,
                                                    on_batch=on_batch))
         if each:
@@ -199,7 +119,7 @@ def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, trun
         shown_rows = len(pairs) or rows or (min(DEFAULT_ROWS, max(learned - 1, 1)) if learned else DEFAULT_ROWS)
         with progress(steps * shown_rows, "interpolating") as on_batch:
             strips = run.as_trained(interpolate_run(run, steps, pairs=pairs, rows=rows, random=random_,
-                                                    truncation=truncation, class_id=_class(class_), seed=seed,
+                                                    truncation=truncation, class_id=class_value(class_), seed=seed,
                                                     batch_size=batch_size, on_batch=on_batch))
         console.print(f"wrote {write_strips(strips, target, gif)}")
 
@@ -224,11 +144,11 @@ def morph_command(run_a, run_b, steps, rows, random_, class_, seed, truncation, 
     if out:
         for run in (run_a, run_b):
             refuse_run_file(out, run, "--out")
-    dev = _device(device)
+    dev = select_device(device)
     base = load_base(base_spec, latent_dim=latent_dim, num_classes=num_classes, device=dev) if base_spec else None
     with progress(steps * rows, "morphing") as on_batch:
         strips = morph_runs(run_a, run_b, steps, rows=rows, random=random_, truncation=truncation,
-                            class_id=_class(class_), seed=seed, base=base, device=dev, batch_size=batch_size,
+                            class_id=class_value(class_), seed=seed, base=base, device=dev, batch_size=batch_size,
                             on_batch=on_batch)
     inverted = {trained_inverted(run_a), trained_inverted(run_b)}
     if inverted == {True}:

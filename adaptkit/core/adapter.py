@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import AdapterConfigError, NotMergeableError
-from .context import CallContext
+from .context import CallContext, CallSpec
 
 SublayerHook = Callable[[nn.Module, tuple, dict, Any, "CallContext | None"], Any]
 
@@ -92,7 +92,8 @@ class LayerInfo:
     """What an adapter is told about its target layer and the model around it.
 
     ``model`` is the whole base, for adapters whose start depends on layers outside their target
-    (e.g. a class embedding shared by every conditional BN); read it, never change it.
+    (e.g. a class embedding shared by every conditional BN); read it, never change it. ``shared``
+    is the handle's shared state (``Adapter.shared_state``), the same module for every target.
     """
 
     path: str
@@ -102,33 +103,26 @@ class LayerInfo:
     latent_dim: int | None = None
     num_classes: int | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False)
+    shared: nn.Module | None = field(default=None, repr=False, compare=False)
 
 
 class Adapter(nn.Module):
-    """Base class of adapter plugins.
+    """Base class of adapter plugins; the whole contract is described in ``docs/plugins.md``.
 
     A plugin subclasses this, sets ``name`` and ``Config``, and implements ``transform`` (called
     from the target layer's forward hook with the layer's inputs and output and the root call's
-    context). Optional parts of the contract:
-
-    - ``default_targets`` / ``check_target``: which layers the adapter attaches to;
-    - ``uses_context``: set True if ``transform`` reads the root call's latent or labels;
-    - ``prepare_call`` (class-level): rewrite the root call before the base runs (e.g. route class
-      ids the base does not know away from its embedding tables);
-    - ``sublayer_hooks``: transforms for sub-modules of the target (e.g. its γ/β embedding lookups);
-    - ``regularization`` (and ``regularization_terms``, its parts by name, for logs),
-      ``check_mergeable``/``merge`` (exact folding into the base);
-    - ``baked_config``/``baked_state_dict``: a compact inference form that training-time parameters
-      collapse into (``AdapterHandle.bake``; ``save_adapter`` saves it by default);
-    - ``new_classes``: class ids the adapter adds after the base's own;
-    - ``recommended_lr``: Adam learning rates the adapter trains well with, by objective name
-      (``adaptkit fit`` uses them when ``--lr-adapter`` is not given; else the objective's default).
+    context). Every other hook has a default that does nothing (or refuses, for ``merge``).
     """
 
     name: ClassVar[str] = ""
+    """The registry name, recorded in saved checkpoints."""
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+    """The options: an ``AdapterConfig`` dataclass (``attach_adapter(..., **options)``)."""
     uses_context: ClassVar[bool] = False
+    """True if ``transform`` reads the root call's latent or labels (``ctx``)."""
     recommended_lr: ClassVar[dict[str, float]] = {}
+    """Adam learning rates the adapter trains well with, by objective name (``fit`` uses them
+    when no adapter rate is given)."""
 
     def __init__(self, layer: nn.Module, info: LayerInfo, config: AdapterConfig) -> None:
         super().__init__()
@@ -140,9 +134,32 @@ class Adapter(nn.Module):
         raise NotImplementedError(f"{cls.__name__} declares no default targets; pass targets=")
 
     @classmethod
+    def base_options(cls, model: nn.Module, layer_roles: dict[str, str]) -> dict[str, Any]:
+        """``attach_adapter`` options this adapter recommends for a base that names some of its
+        layers by role (``Base.layer_roles``, e.g. ``{"latent_projection": "generator.gen_z"}``);
+        callers such as ``fit`` put the user's own options over them."""
+        return {}
+
+    @classmethod
+    def shared_state(cls, model: nn.Module, call: CallSpec, config: AdapterConfig) -> nn.Module | None:
+        """State shared by the adapters of one handle (e.g. one class embedding for every layer), or
+        ``None``. Built once per attach, before the adapters; each reaches it as ``info.shared``,
+        and it is saved with the handle (keys ``shared.…``). ``call`` has the model's
+        ``latent_dim``/``num_classes`` filled in where known."""
+        return None
+
+    @classmethod
     def new_classes(cls, config: AdapterConfig) -> int:
-        """How many class ids the adapter adds after the base's N (they become N, N+1, …)."""
+        """How many class ids the adapter adds after the base's N (they become N, N+1, …); the one
+        place callers learn whether an adapter adds classes."""
         return 0
+
+    @classmethod
+    def request_new_classes(cls, options: dict[str, Any], count: int) -> dict[str, Any]:
+        """``options`` completed so that the adapter adds ``count`` classes where they leave the
+        number open (``fit`` with class folders the base lacks); an adapter that adds no classes
+        returns them unchanged. The caller checks the result with ``new_classes``."""
+        return options
 
     @classmethod
     def baked_config(cls, config: AdapterConfig) -> AdapterConfig | None:

@@ -13,6 +13,7 @@ from torch.utils.hooks import RemovableHandle
 from ..errors import AdapterNameError, AdaptkitError, NotMergeableError
 from .adapter import Adapter, AdapterConfig, LayerInfo
 from .context import CallContext, CallSpec
+from .plugins import adapter_class
 from .targets import Selector, infer_channels, select_targets
 
 _MODEL_ATTRS = {
@@ -80,8 +81,10 @@ def _module_key(path: str) -> str:
 class AdapterHandle(nn.Module):
     """The adapters attached to one base model under one name.
 
-    An ``nn.Module`` holding only adapter parameters (``parameters()``, ``state_dict()``); the base
-    is referenced, never registered as a sub-module, so its own ``state_dict()`` is unchanged.
+    An ``nn.Module`` holding only adapter parameters (``parameters()``, ``state_dict()``): one
+    adapter per target under ``adapters``, and the adapter class's ``shared_state`` (if any) under
+    ``shared``. The base is referenced, never registered as a sub-module, so its own
+    ``state_dict()`` is unchanged.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class AdapterHandle(nn.Module):
         targets: list[str],
         name: str,
         call: CallSpec,
+        shared: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self._base = [model]  # a plain list: referenced, never registered as a sub-module
@@ -102,6 +106,7 @@ class AdapterHandle(nn.Module):
         self.active = True
         self.targets: list[str] = list(targets)
         self.adapters = nn.ModuleDict()
+        self.shared = shared
         self._hooks: list[RemovableHandle] = []
         self._contexts: list[CallContext] = []
         self._merged: dict[str, dict[str, torch.Tensor]] = {}
@@ -209,6 +214,8 @@ class AdapterHandle(nn.Module):
             for key, adapter in self.adapters.items()
             for name, value in adapter.baked_state_dict().items()  # type: ignore[operator]
         }
+        if self.shared is not None:
+            tensors.update({f"shared.{k}": v.detach().clone() for k, v in self.shared.state_dict().items()})
         return config, tensors
 
     def bake(self) -> None:
@@ -326,7 +333,7 @@ def build_config(adapter_cls: type[Adapter], config: dict[str, Any]) -> AdapterC
 
 def attach_adapter(
     model: nn.Module,
-    adapter: str | type[Adapter] = "bsa",
+    adapter: str | type[Adapter],
     *,
     targets: Selector = None,
     exclude: Selector = None,
@@ -342,8 +349,6 @@ def attach_adapter(
     ``call``: where the latent and labels are in the model's forward arguments. ``config``: the
     adapter's options. Everything is validated before the model is touched.
     """
-    from .plugins import adapter_class  # local: plugins imports this module's types
-
     cls = adapter_class(adapter)
     cfg = build_config(cls, config)
     if not isinstance(model, nn.Module):
@@ -360,7 +365,10 @@ def attach_adapter(
     for path in paths:
         cls.check_target(path, modules[path], cfg)
 
-    handle = AdapterHandle(model, cls, cfg, paths, name, spec)
+    shared = cls.shared_state(model, spec, cfg)
+    if shared is not None and not isinstance(shared, nn.Module):
+        raise AdaptkitError(f"{cls.__name__}.shared_state returned {type(shared).__name__}, not an nn.Module or None")
+    handle = AdapterHandle(model, cls, cfg, paths, name, spec, shared)
     ref = next(iter(model.parameters()), None)
     for i, path in enumerate(paths):
         info = LayerInfo(
@@ -371,6 +379,7 @@ def attach_adapter(
             latent_dim=spec.latent_dim,
             num_classes=spec.num_classes,
             model=model,
+            shared=shared,
         )
         handle.adapters[_module_key(path)] = cls(modules[path], info, cfg)
     if ref is not None:

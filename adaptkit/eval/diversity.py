@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import EvaluationError, WeightsNotFoundError
-from .features import FeatureExtractor, torch_hub_checkpoint
+from ..errors import EvaluationError
+from ..torchvision_weights import is_cached, weights_file
+from .features import FeatureExtractor
 from .kmmd import squared_distances
 
-ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 LPIPS_MIN_SIZE = 64  # LPIPS was trained on 64×64 patches; smaller images are upsampled to this
 DISTANCE_KINDS = ("auto", "lpips", "feature-maps")
 
@@ -76,12 +76,9 @@ def lpips_distance(net: nn.Module) -> PerceptualDistance:
 
 
 def lpips_alexnet(device: torch.device | str | None = None) -> PerceptualDistance:
-    """LPIPS (AlexNet, v0.1) from the ``lpips`` package; refuses to run when the AlexNet weights
-    would have to be downloaded."""
-    path = torch_hub_checkpoint(ALEXNET_URL)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"AlexNet weights for LPIPS not found at {path}: copy torchvision's "
-                                   f"{path.name} there, or use the feature-maps distance")
+    """LPIPS (AlexNet, v0.1) from the ``lpips`` package; its AlexNet weights come from torchvision's
+    cache, downloaded there if missing (``adaptkit.torchvision_weights``)."""
+    weights_file("alexnet", needed_by="LPIPS diversity", instead="or use the feature-maps distance")
     import lpips
 
     with warnings.catch_warnings():  # lpips calls torchvision's deprecated `pretrained=True`
@@ -105,7 +102,7 @@ def load_perceptual_distance(
     ``auto``: ``lpips`` when its AlexNet weights are on disk, else ``feature-maps``."""
     if kind not in DISTANCE_KINDS:
         raise EvaluationError(f"unknown diversity distance {kind!r} (choose from {', '.join(DISTANCE_KINDS)})")
-    if kind == "lpips" or (kind == "auto" and torch_hub_checkpoint(ALEXNET_URL).is_file()):
+    if kind == "lpips" or (kind == "auto" and is_cached("alexnet")):
         return lpips_alexnet(extractor.device)
     return feature_map_distance(extractor if extractor.has_feature_maps else fallback())
 

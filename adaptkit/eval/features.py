@@ -10,36 +10,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import EvaluationError, WeightsNotFoundError
+from ..torchvision_weights import cached_weights_path, is_cached, load_weights
 
-INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"
 LUMA = (0.299, 0.587, 0.114)
 EXTRACTOR_KINDS = ("auto", "inception", "embedded")
-
-
-def torch_hub_checkpoint(url: str) -> Path:
-    """Where torchvision keeps the weights it downloads from ``url``: ``$TORCH_HOME/hub/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a ``.safetensors`` file, or from a PyTorch ``.pth`` with ``weights_only=True``
-    (a restricted loader that refuses arbitrary pickled objects: torchvision publishes ``.pth``)."""
-    try:
-        if path.suffix == ".safetensors":
-            return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (any failure to read is the same error for the user)
-        raise WeightsNotFoundError(f"cannot read weights from {path}: {exc}") from None
 
 
 def check_feature_sets(generated: torch.Tensor, real: torch.Tensor, metric: str, *, min_rows: int = 1) -> None:
@@ -145,15 +126,12 @@ class InceptionFeatures(nn.Module):
 
 
 def load_inception(weights: str | os.PathLike | None = None) -> FeatureExtractor:
-    """Inception-v3 from ``weights`` (a ``.pth`` or ``.safetensors`` state dict), by default the
-    file torchvision downloads into ``$TORCH_HOME/hub/checkpoints``. Nothing is downloaded."""
-    path = Path(weights) if weights is not None else torch_hub_checkpoint(INCEPTION_URL)
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"Inception-v3 weights not found at {path}: copy torchvision's {path.name} there "
-            f"(or pass its path), or use the embedded extractor")
+    """Inception-v3 from ``weights`` (a ``.pth`` or ``.safetensors`` state dict), by default
+    torchvision's file in its cache, downloaded there if missing (``adaptkit.torchvision_weights``)."""
+    state = load_weights("inception_v3", weights, needed_by="Inception-v3 features",
+                         instead="pass the weights file, or use the embedded extractor")
     return FeatureExtractor("inception-v3 (torchvision IMAGENET1K_V1, 2048-d)",
-                            InceptionFeatures(read_state_dict(path)), resolution=299, channels=3)
+                            InceptionFeatures(state), resolution=299, channels=3)
 
 
 def load_embedded_extractor(channels: int = 1) -> FeatureExtractor:
@@ -181,10 +159,10 @@ def load_feature_extractor(
     if kind not in EXTRACTOR_KINDS:
         raise EvaluationError(f"unknown feature extractor {kind!r} (choose from {', '.join(EXTRACTOR_KINDS)})")
     if kind == "auto":
-        default = torch_hub_checkpoint(INCEPTION_URL)
-        if inception_weights is None and not default.is_file():
+        if inception_weights is None and not is_cached("inception_v3"):
             extractor = load_embedded_extractor(channels).to(device)
-            return extractor, (f"Inception-v3 weights not found at {default}: used the embedded extractor "
+            return extractor, (f"Inception-v3 weights not found at {cached_weights_path('inception_v3')}: "
+                               f"used the embedded extractor "
                                f"{extractor.name}; its numbers are not comparable with Inception-based ones")
         kind = "inception"
     extractor = load_inception(inception_weights) if kind == "inception" else load_embedded_extractor(channels)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ UNSPECIFIED_LICENSE = "unspecified"
 OTHER = "other"
 NOT_SETTINGS = frozenset({"data", "out", "resume", "overwrite", "quiet", "report_to", "checkpoint_every", "log_every"})
 """Fit options that say where and how verbosely a run went, not how it trained: left off the card."""
-EVAL_METRICS = (("fid", "FID"), ("kmmd", "KMMD"), ("mean_variance", "mean variance"),
-                ("lpips_diversity", "LPIPS diversity"))
+EVAL_METRICS = (("fid", "FID"), ("kid", "KID"), ("kmmd", "KMMD"), ("mean_variance", "mean variance"),
+                ("lpips_diversity", "LPIPS diversity"), ("intra_lpips", "intra-cluster LPIPS"),
+                ("memorization_ratio", "memorization ratio"), ("near_copies", "near copies"))
+"""The ``eval.json`` scores a card shows and lists as model-index results (those present and finite)."""
 _MARKER = re.compile(r"<!-- adaptkit card sha256:([0-9a-f]{64}) -->\n?")
 
 
@@ -126,8 +129,12 @@ def eval_results(report: dict[str, Any], task: str, datasets: list[str]) -> list
     return [
         EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset, metric_type=key, metric_name=name,
                    metric_value=report[key])
-        for key, name in EVAL_METRICS if isinstance(report.get(key), (int, float))
+        for key, name in EVAL_METRICS if _finite(report.get(key))
     ]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _use_it(repo_id: str, revision: str | None, base_id: str | None, config: dict[str, Any],

@@ -10,7 +10,6 @@ from ..core.context import CallSpec
 from ..core.handle import AdapterHandle
 from ..errors import CheckpointError, HubConnectionError, HubNotFoundError
 from .checkpoint import attach_saved_adapter
-from .hub import download_adapter, looks_like_repo_id
 
 
 def adapter_folder(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> Path:
@@ -20,6 +19,8 @@ def adapter_folder(path_or_repo_id: str | os.PathLike, revision: str | None = No
         if revision is not None:
             raise CheckpointError(f"revision= is for Hub repo ids, not for the local path {path}")
         return path
+    from .hub import download_adapter, looks_like_repo_id  # the Hub client loads only for Hub ids
+
     if not looks_like_repo_id(path_or_repo_id):
         if revision is not None:
             raise CheckpointError(f"{path_or_repo_id!r} is not a Hub repo id (user/name) nor a local folder")

@@ -18,6 +18,7 @@ from ..bases import Base, load_base
 from ..core.handle import AdapterHandle, attach_adapter
 from ..core.plugins import adapter_class
 from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
+from ..device import select_device
 from ..io.image_folder import invert_images
 from ..polarity import check_polarity, decide_inversion
 from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
@@ -32,7 +33,7 @@ from ..io.run_dir import (
 from .collapse import CollapseGuard
 from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
 from .ddp import Processes, start, stop, torchrun_processes
-from .device import autocast_dtype, select_device
+from .device import autocast_dtype
 from .ema import ParameterEMA
 from .evaluation import TrainingEval
 from .objectives import Objective, objective_class
@@ -122,20 +123,24 @@ def unfreeze(generator: nn.Module, selectors: list[str]) -> dict[str, nn.Paramet
 
 
 def new_class_folders(data: ImageSet, base: Base, adapter: str, options: dict[str, Any]) -> list[str] | None:
-    """For an adapter that adds classes (a ``num_new_classes`` option): the class folders that name
-    no class of the base, sorted, as the new classes' names. ``options["num_new_classes"]``
-    defaults to their count; a different explicit count is a ``ConfigError``. ``None`` when the
-    adapter adds no classes or no folder names a new class."""
-    fields = {f.name for f in dataclasses.fields(adapter_class(adapter).Config)}
-    if not base.conditional or "num_new_classes" not in fields:
+    """For an adapter that adds classes (``Adapter.new_classes``): the class folders that name no
+    class of the base, sorted, as the new classes' names. ``options`` are completed in place to add
+    that many classes (``Adapter.request_new_classes``); options adding a different number are a
+    ``ConfigError``. ``None`` when the adapter adds no classes or no folder names a new class."""
+    if not base.conditional:
         return None
     names = sorted({f for f in data.folders if f is not None and not _is_base_class(base, f)})
     if not names:
         return None
-    count = options.setdefault("num_new_classes", len(names))
-    if count != len(names):
-        raise ConfigError(f"--adapter-option num_new_classes={count} disagrees with the {len(names)} class folder(s) "
-                          f"of {data.root} that name no class of base {base.id} ({', '.join(names)})")
+    cls = adapter_class(adapter)
+    requested = cls.request_new_classes(dict(options), len(names))
+    added = cls.new_classes(cls.Config.from_dict(requested))
+    if not added:
+        return None
+    if added != len(names):
+        raise ConfigError(f"the {adapter} adapter's options add {added} class(es), but {len(names)} class folder(s) "
+                          f"of {data.root} name no class of base {base.id} ({', '.join(names)})")
+    options.update(requested)
     return names
 
 
@@ -242,7 +247,7 @@ class Trainer:
         self._check_polarity()
         self.handle, self.new_class_names = None, None
         if cfg.adapter != "none":
-            options = {**base.adapter_defaults.get(cfg.adapter, {}), **cfg.adapter_options}
+            options = {**base.adapter_options(cfg.adapter), **cfg.adapter_options}
             self.new_class_names = new_class_folders(self.data, base, cfg.adapter, options)
             self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
             if self.handle.new_classes:

@@ -4,33 +4,26 @@
 VGG16), ``lpips`` the ``lpips`` package's AlexNet LPIPS, ``base`` the base's own feature network,
 ``rgb32`` the embedded ``features_rgb32`` CIFAR-10 classifier (L1 on its three stage outputs; it is
 fully convolutional, so it runs at the base's own resolution, without resizing). Pretrained
-ImageNet weights are read from an explicit file or torchvision's cache
-(``$TORCH_HOME/hub/checkpoints``), or downloaded there like torchvision does; ``.pth`` files are
-read with ``torch.load(weights_only=True)`` (tensors only, no code).
+ImageNet weights follow ``adaptkit.torchvision_weights``'s policy (``auto`` never downloads).
 """
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from ..bases.base import Base
 from ..bases.features_model import FEATURES_RGB32, Features32, load_features32
 from ..errors import ConfigError
+from ..torchvision_weights import is_cached, load_weights
 
 DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 1.0, "rgb32": 1.0}
 """λ_C per network: the paper's 0.001 for VGG16 (L1), 1.0 for LPIPS (a distance of the same scale
 as the pixel L1), 1.0 for a base's feature network (0.1 let bsa blank out sparse strokes, see
 ``benchmarks/glo_collapse.py``) and for the embedded RGB one."""
 
-WEIGHT_URLS = {
-    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
-    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-}
 VGG16_RELUS = (1, 3, 6, 8, 11, 13, 15, 18, 20, 22)
 """Indices in ``torchvision.models.vgg16().features`` of the ReLUs after conv1_1 … conv4_3."""
 CACHE_BYTES = 256 * 2**20
@@ -40,38 +33,12 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FeatureFn = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
-def cached_weights_path(kind: str) -> Path:
-    """Where torchvision keeps the ImageNet weights of ``kind`` (``vgg16`` or ``alexnet``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHT_URLS[kind].rsplit("/", 1)[-1]
-
-
-def _missing(kind: str, perceptual: str, why: str) -> ConfigError:
-    return ConfigError(
-        f"--perceptual {perceptual} needs ImageNet {kind} weights: {why}; put them at "
-        f"{cached_weights_path(kind)} (or set TORCH_HOME), pass --perceptual-file FILE, or use "
-        "--perceptual rgb32 / --perceptual base / --perceptual none"
-    )
-
-
 def load_imagenet_weights(kind: str, perceptual: str, file: str | None = None) -> dict:
-    """The torchvision state dict of ``kind``: from ``file``, else the cache, else downloaded into
-    the cache. Missing weights are a ``ConfigError`` naming the alternatives."""
-    path = Path(file) if file else cached_weights_path(kind)
-    if file and not path.is_file():
-        raise _missing(kind, perceptual, f"{path} does not exist")
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(WEIGHT_URLS[kind], str(path), progress=True)
-        except Exception as exc:  # any network or disk failure
-            raise _missing(kind, perceptual, f"not in the cache and the download failed ({type(exc).__name__}: "
-                                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    try:
-        if path.suffix == ".safetensors":
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"cannot read {kind} weights from {path} ({type(exc).__name__}: {exc})") from None
+    """The torchvision state dict of ``kind`` for ``--perceptual perceptual``: from ``file``, else the
+    cache, else downloaded into the cache (it was asked for by name)."""
+    return load_weights(kind, file, needed_by=f"--perceptual {perceptual}",
+                        instead="pass --perceptual-file FILE, or use --perceptual rgb32 / --perceptual base / "
+                                "--perceptual none")
 
 
 def _frozen(module: nn.Module) -> nn.Module:
@@ -216,7 +183,7 @@ def resolve_perceptual(choice: str, base: Base, file: str | None = None) -> str:
         return choice
     if base.feature_network is not None:
         return "base"
-    if file or cached_weights_path("vgg16").is_file():
+    if file or is_cached("vgg16"):
         return "vgg16"
     if base.channels == 3:
         return "rgb32"

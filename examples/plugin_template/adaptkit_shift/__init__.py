@@ -6,9 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adaptkit import Adapter, AdapterConfig, LayerInfo
-from adaptkit.core import hidden_norm_or_conv_layers
-from adaptkit.errors import NotMergeableError
+from adaptkit.core import Adapter, AdapterConfig, LayerInfo, NotMergeableError, hidden_norm_or_conv_layers
 
 
 @dataclass
