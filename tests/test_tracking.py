@@ -57,3 +57,17 @@ def test_report_to_without_tensorboard_is_one_line_before_any_file(tmp_path, blo
     assert not (tmp_path / "run").exists()
     result = invoke("fit", "--data", blobs, "--report-to", "wandb")
     assert result.exit_code == 2 and "'wandb' is not one of 'none', 'tensorboard'" in result.output
+
+
+def test_tensorboard_events_hold_the_evaluations_during_training(tmp_path, blobs, monkeypatch):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no downloaded weights: embedded networks
+    out = fit(config(blobs, tmp_path / "tracked", report_to="tensorboard", eval_every=10, eval_samples=16))
+    events = event_accumulator.EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    for metric in ("kid", "fid", "intra_lpips", "memorization_ratio"):
+        assert [e.step for e in events.Scalars(f"eval/{metric}")] == [10, 20], metric
+    log = (out / "log.csv").read_text().splitlines()
+    kid = log[0].split(",").index("eval_kid")
+    logged = [float(r.split(",")[kid]) for r in log[1:] if r.split(",")[kid]]
+    assert [e.value for e in events.Scalars("eval/kid")] == pytest.approx(logged)
