@@ -18,9 +18,10 @@ from .sample import (
     StripEnds,
     interpolate_images,
     learned_endpoints,
-    random_latents,
     require_positive,
     require_steps,
+    run_class_labels,
+    seeded,
 )
 
 Tensors = dict[str, torch.Tensor]
@@ -121,7 +122,8 @@ def morph_runs(
     Row r goes from A's learned latent r to B's learned latent r (at most ``rows`` rows and as many
     as the larger run has; the smaller run's indices wrap around), so its ends are exactly A's and
     B's reconstructions. ``random=True`` (or a run without latents) uses one random latent per row
-    at both ends (truncated normal, ``seed``). ``class_id`` sets every image's class. ``base``
+    at both ends (truncated normal, ``seed``), in the classes of A's training images as ``sample_run``
+    draws them. ``class_id`` sets every image's class. ``base``
     defaults to the one run A records; A's adapter is detached afterwards.
     """
     require_positive(rows, "the number of rows")
@@ -136,7 +138,9 @@ def morph_runs(
         tensors_a = {k: v.detach().clone() for k, v in run.handle.state_dict().items()}
         latents_b = load_latents(folder_b, run.base) if (Path(folder_b) / LATENTS_NAME).is_file() else None
         if random or run.latents is None or latents_b is None:
-            z, y = random_latents(run.base, rows, truncation=truncation, class_id=class_id, seed=seed)
+            generator = seeded(seed)
+            z = run.base.sample_latents(rows, truncation, generator=generator)
+            y = run_class_labels(run, rows, class_id, generator)
             ends = StripEnds(z, z, y, y)
         else:
             index = list(range(min(rows, max(len(run.latents), len(latents_b[0])))))

@@ -112,3 +112,16 @@ def test_morph_refuses_other_adapter_type(tmp_path, run_a):
     (other / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(IncompatibleAdaptersError, match=r"different adapter types \(bsa vs pwg\)"):
         morph_runs(run_a, other)
+
+
+def test_morph_random_draws_the_classes_run_a_trained_on(tmp_path, monkeypatch):
+    import adaptkit.morph as morph
+
+    a = make_run(tmp_path / "a", 0, labels=[3, 3, 3])
+    b = make_run(tmp_path / "b", 1, labels=[1, 1, 1])
+    seen = []
+    monkeypatch.setattr(morph, "morph_images", lambda base, handle, ta, tb, ends, steps, **kw: seen.append(ends))
+    morph_runs(a, b, steps=3, rows=6, random=True, seed=4)
+    assert seen[0].y_a.tolist() == seen[0].y_b.tolist() == [3] * 6
+    morph_runs(a, b, steps=3, rows=6, random=True, seed=4, class_id=2)
+    assert seen[1].y_a.tolist() == [2] * 6

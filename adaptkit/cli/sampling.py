@@ -131,7 +131,7 @@ def interpolate_command(run_dir, steps, rows, pairs, random_, class_, seed, trun
 @click.option("--rows", default=4, show_default=True, help="Number of rows (latents).")
 @click.option("--random", "random_", is_flag=True,
               help="One random latent per row at both ends instead of A's and B's learned latents.")
-@latent_options("the learned latents' own classes; with --random, random classes")
+@latent_options(f"the learned latents' own classes; with --random, {RUN_CLASSES} (run A's)")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output PNG. Default: ./morph_<A>_<B>.png.")
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the PNG.")
 @base_options
