@@ -556,9 +556,9 @@ def test_intra_cluster_lpips_averages_the_pairs_within_each_training_images_clus
 
     value, clusters = intra_cluster_diversity(generated, train, distance)
     assert clusters == 2 and value == pytest.approx((mean_pairs(a) + mean_pairs(b)) / 2, rel=1e-6)
-    # one sample per training image: no cluster has a pair
-    with pytest.raises(EvaluationError, match="generate more"):
-        intra_cluster_diversity(generated[[0, 2]], train, distance)
+    # one sample per training image: no cluster has a pair, so the value is not defined
+    value, clusters = intra_cluster_diversity(generated[[0, 2]], train, distance)
+    assert math.isnan(value) and clusters == 0
 
 
 def test_memorization_matches_a_hand_computation():
@@ -598,6 +598,14 @@ def test_cli_eval_reports_kid_intra_lpips_and_memorization_and_draws_nearest(tmp
     assert report["n_train"] == 10 and report["memorization_ratio"] < 1e-5 and report["near_copies"] == 1
     assert report["kid_subset_size"] == 20 and report["intra_lpips"] < 1e-9 and report["intra_lpips_clusters"] == 10
     pairs = np.asarray(Image.open(tmp_path / "near.png"))
+    # one generated image per training image: the other metrics are reported, intra-cluster LPIPS is not defined
+    write_images(tmp_path / "one_each", images[:10])
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "one_each"), "--real", str(tmp_path / "real"), "--train",
+                                      str(tmp_path / "train"), "--json", str(tmp_path / "one.json")])
+    assert result.exit_code == 0, result.output
+    assert "intra-cluster LPIPS is not defined here" in " ".join(result.output.split())
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert math.isnan(one["intra_lpips"]) and one["intra_lpips_clusters"] == 0 and one["memorization_ratio"] < 1e-5
     assert pairs.shape[:2] == (4 * 18 + 2, 8 * 18 + 2)  # 16 samples, each beside its training image
     assert np.array_equal(pairs[2:18, 2:18], pairs[2:18, 20:36])  # an exact copy beside its original
     run = make_run(tmp_path / "run", seed=1)

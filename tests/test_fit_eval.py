@@ -151,3 +151,16 @@ def test_overwrite_replaces_an_evaluated_run_whole_and_keeps_the_users_files(tmp
     for name in ("metrics.png", "nearest.png", "last/adapter_model.safetensors"):
         assert (out / name).is_file(), name
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_nan_score_never_becomes_the_best_step(monkeypatch):
+    from types import SimpleNamespace
+
+    from adaptkit.train.evaluation import LOGGED_METRICS, TrainingEval
+
+    scores = iter([float("nan"), 0.2, float("nan"), 0.5, 0.1])  # intra-cluster LPIPS: higher is better
+    evaluator = TrainingEval(None, None, None, None, None, SimpleNamespace(eval_metric="intra_lpips"))
+    monkeypatch.setattr(evaluator, "score", lambda nearest=None: SimpleNamespace(
+        **{**dict.fromkeys(LOGGED_METRICS, 0.0), "intra_lpips": next(scores)}))
+    assert [evaluator.measure(step) for step in (10, 20, 30, 40, 50)] == [True, True, False, True, False]
+    assert evaluator.best["step"] == 40

@@ -148,12 +148,12 @@ def intra_cluster_diversity(
     """Intra-cluster LPIPS as CDC (Ojha et al. 2021) measures it: each generated image joins the
     cluster of its nearest training image under ``distance``; the mean distance over the pairs
     within each cluster of at least two images, averaged over those clusters. Returns (value,
-    clusters used). Low values: the samples near each training image are (near-)copies of it."""
+    clusters used); NaN and 0 when no training image has two generated images nearest to it. Low
+    values: the samples near each training image are (near-)copies of it."""
     gen = embed_images(generated, distance, batch_size=batch_size, on_batch=on_batch)
     centres = embed_images(train, distance, batch_size=batch_size)
     cluster = squared_distances(gen, centres).argmin(dim=1)
     values = [_mean_pair_distance(gen[cluster == c]) for c in cluster.unique() if int((cluster == c).sum()) >= 2]
     if not values:
-        raise EvaluationError(f"intra-cluster LPIPS needs two generated images nearest to one training image: "
-                              f"generate more than {len(generated)}")
+        return float("nan"), 0
     return sum(values) / len(values), len(values)

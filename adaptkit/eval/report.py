@@ -192,6 +192,9 @@ def evaluate(
     copying, nearest_found = memorization(feats_gen, feats_train)
     if nearest is not None:
         save_nearest(nearest, generated, train, nearest_found)
+    if not clusters:
+        notes.append("intra-cluster LPIPS is not defined here: no training image has two generated images nearest "
+                     "to it (generate more images)")
     if mv.dims_used < mv.dims_total:
         notes.append(f"mean variance skips {mv.dims_total - mv.dims_used} feature dims with zero real variance")
     notes += _warnings(len(generated), len(real), mv.value, div_gen, div_real)

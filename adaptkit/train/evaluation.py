@@ -2,6 +2,7 @@
 metrics, and the best step so far by ``--eval-metric``."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +69,9 @@ class TrainingEval:
         self.history.append(row)
         metric = self.config.eval_metric
         value, lower = row[metric], EVAL_METRICS[metric] == "lower"
-        if self.best is not None and not (value < self.best["value"] if lower else value > self.best["value"]):
-            return False
+        if self.best is not None and (math.isnan(value) or (not math.isnan(self.best["value"]) and not (
+                value < self.best["value"] if lower else value > self.best["value"]))):
+            return False  # a NaN score (e.g. intra-cluster LPIPS without clusters) never beats a number
         self.best = {"step": step, "metric": metric, "value": value}
         return True
 
