@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .bases.base import Base
-from .errors import DataError
+from .errors import DataError, option
 from .io.image_folder import MAX_PIXELS, READ_ERRORS, folder_images, read_image
 
 
@@ -54,7 +54,7 @@ def load_image_folder(
         kept.append(rel)
     skipped.sort(key=lambda item: item[0].as_posix())
     if skipped and strict:
-        raise DataError(f"{len(skipped)} file(s) in {root} cannot be used (--strict): {describe_skipped(skipped)}")
+        raise DataError(f"{len(skipped)} file(s) in {root} cannot be used ({option('strict')}): {describe_skipped(skipped)}")
     if not kept:
         raise DataError(f"none of the {len(skipped)} file(s) in {root} is a readable image: "
                         f"{describe_skipped(skipped)}")
@@ -75,10 +75,10 @@ def image_classes(data: ImageSet, base: Base, fixed: str | int | None = None) ->
     it the class that reconstructs it best)."""
     if not base.conditional:
         if fixed is not None:
-            raise DataError(f"base {base.id} is unconditional: it has no class to fix with --class")
+            raise DataError(f"base {base.id} is unconditional: it has no class to fix with {option('class_id')}")
         return None
     if fixed is not None:
-        return torch.full((len(data),), _class_id(base, fixed, "--class"), dtype=torch.long)
+        return torch.full((len(data),), _class_id(base, fixed, option("class_id")), dtype=torch.long)
     names = sorted({f for f in data.folders if f is not None})
     ids: dict[str | None, int] = {name: _class_id(base, name, f"class folder {name!r}") for name in names}
     ids[None] = -1

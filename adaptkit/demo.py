@@ -10,7 +10,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .train.config import FitConfig
-from .train.loop import check_out_dir, fit
+from .train.loop import fit
+from .train.plan import check_out
 
 DEMO_OUT = "runs/demo"
 DEMO_DATA = "data"
@@ -71,12 +72,13 @@ def run_demo(out: str | Path = DEMO_OUT, *, steps: int = DEMO_STEPS, overwrite: 
              command: str | None = None, **settings: Any) -> Path:
     """Write the demo set to ``out/data`` and adapt the embedded ``digits32`` base to it with
     ``fit`` (``settings``: any other ``FitConfig`` field, e.g. ``adapter``, ``seed``, ``quiet``).
-    A non-empty ``out`` needs ``overwrite``, which also replaces ``out/data``. Returns ``out``."""
+    The demo's rule for ``out``: a new run's (missing or empty, or ``overwrite``, which also
+    replaces ``out/data``); its settings are checked before the images are written. ``fit`` then
+    takes ``out`` holding only its training images as empty. Returns ``out``."""
     out = Path(out)
-    check_out_dir(out, overwrite)
-    data = out / DEMO_DATA
-    shutil.rmtree(data, ignore_errors=True)
-    write_demo_set(data)
-    # out now holds the data folder: fit's own emptiness check was passed above
-    config = FitConfig(data=str(data), out=str(out), steps=steps, overwrite=True, **settings)
+    config = FitConfig(data=str(out / DEMO_DATA), out=str(out), steps=steps, overwrite=overwrite, **settings)
+    config.validate()
+    check_out(out, overwrite)
+    shutil.rmtree(out / DEMO_DATA, ignore_errors=True)
+    write_demo_set(out / DEMO_DATA)
     return fit(config, command=command)

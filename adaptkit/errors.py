@@ -1,9 +1,53 @@
-"""One exception hierarchy: everything adaptkit raises on bad input derives from AdaptkitError."""
+"""One exception hierarchy: everything adaptkit raises on bad input derives from AdaptkitError.
+
+A message names a setting through :func:`option`, as the Python API calls it (``ema_decay``,
+``class_id``): ``str(error)`` shows that name, and the command line shows the same mark as its
+flag (``--ema-decay``, ``--class``) through :func:`render_options`.
+"""
 from __future__ import annotations
+
+import re
+import shlex
+from typing import Callable
+
+_START, _VALUE, _END = "\x1e", "\x1f", "\x1d"
+_MARK = re.compile(f"{_START}(\\w+)(?:{_VALUE}([^{_VALUE}{_END}]*){_VALUE}([^{_END}]*))?{_END}")
+_NO_VALUE = object()
+
+
+def option(name: str, value: object = _NO_VALUE) -> str:
+    """Mark the setting ``name`` (a ``FitConfig`` field or a function's argument) in an error message,
+    with the ``value`` given for it if any: ``str(error)`` shows ``name`` (``name=value!r``), the
+    command line ``--flag`` (``--flag value``; a list's items each as the flag takes them; ``True``:
+    the switch alone)."""
+    if value is _NO_VALUE:
+        return f"{_START}{name}{_END}"
+    values = value if isinstance(value, (list, tuple)) else [] if value is True else [value]
+    cli = " ".join(shlex.quote(str(v)) for v in values)
+    return f"{_START}{name}{_VALUE}{name}={value!r}{_VALUE}{cli}{_END}"
+
+
+def render_options(message: str, flag: Callable[[str], str] | None = None) -> str:
+    """``message`` with its :func:`option` marks shown as the Python names, or, given ``flag`` (a
+    setting's name → its command-line flag without dashes), as flags."""
+    def show(match: re.Match) -> str:
+        name, python, cli = match.groups()
+        if flag is None:
+            return python if python is not None else name
+        return f"--{flag(name)}" + (f" {cli}" if cli else "")
+    return _MARK.sub(show, message)
 
 
 class AdaptkitError(Exception):
-    """Base class of every error adaptkit raises on purpose (the CLI prints it as one line)."""
+    """Base class of every error adaptkit raises on purpose (the CLI prints it as one line, its
+    settings as flags)."""
+
+    def __str__(self) -> str:
+        return render_options(super().__str__())
+
+    def cli_message(self, flag: Callable[[str], str]) -> str:
+        """The message with its settings shown as the command-line flags ``flag`` names."""
+        return render_options(super().__str__(), flag)
 
 
 class PluginNotFoundError(AdaptkitError, LookupError):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .bases.base import BASE_TRUNCATION, Base, Truncation
-from .errors import InvalidValueError, UnknownClassError
+from .errors import InvalidValueError, UnknownClassError, option
 from .io.run_dir import Run
 
 BatchCallback = Callable[[int], None]
@@ -237,7 +237,7 @@ def learned_endpoints(
     z, y = pick_rows(latents, labels, index)
     if class_id is not None or (base.conditional and y is None):
         if class_id is None:
-            raise InvalidValueError("the run records no classes for its latents: choose one (--class)")
+            raise InvalidValueError(f"the run records no classes for its latents: choose one ({option('class_id')})")
         y = class_labels(base, len(z), class_id)
     return z, y
 
@@ -256,7 +256,7 @@ def consecutive_pairs(count: int, rows: int | None = None) -> list[tuple[int, in
     require_positive(rows, "the number of rows")
     if rows > count - 1:
         raise InvalidValueError(f"{rows} rows asked, but the run's {count} learned latents give at most {count - 1} "
-                                f"consecutive pairs (0→1 … {count - 2}→{count - 1}); choose others with --pair I J")
+                                f"consecutive pairs (0→1 … {count - 2}→{count - 1}); choose others with {option('pairs')}")
     return [(r, r + 1) for r in range(rows)]
 
 
@@ -291,7 +291,7 @@ def interpolate_run(
         return interpolate_images(base, StripEnds(z[:rows], z[rows:], y), steps, batch_size=batch_size,
                                   on_batch=on_batch)
     if run.latents is None:
-        raise InvalidValueError(f"{run.folder} has no learned latents: interpolate random ones instead (--random)")
+        raise InvalidValueError(f"{run.folder} has no learned latents: interpolate random ones instead ({option('random')})")
     pairs = list(pairs) if pairs else consecutive_pairs(len(run.latents), rows)
     z_a, y_a = learned_endpoints(base, run.latents, run.labels, [i for i, _ in pairs], class_id)
     z_b, y_b = learned_endpoints(base, run.latents, run.labels, [j for _, j in pairs], class_id)

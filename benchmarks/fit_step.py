@@ -73,6 +73,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     from adaptkit.train.ddp import Processes
     from adaptkit.device import select_device
     from adaptkit.train.loop import Trainer
+    from adaptkit.train.plan import plan_fit
     from adaptkit.train.progress import SilentReporter
 
     if args.threads:
@@ -82,7 +83,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
         config = FitConfig(data=args.data, out=out, base=args.base, perceptual=args.perceptual, steps=10**9,
                            batch_size=args.batch, device=args.device, precision=args.precision, quiet=True,
                            **MODES[mode])
-        trainer = Trainer(config, Processes(), device, None, SilentReporter())
+        trainer = Trainer(plan_fit(config, device), Processes(), None, SilentReporter())
         trainer.setup()
         cuda = device.type == "cuda"
         if cuda:

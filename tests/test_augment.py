@@ -26,7 +26,7 @@ def test_policies(text, expected):
 
 @pytest.mark.parametrize("text", ["colour", "", "color,,cutout", "yes"])
 def test_bad_policies(text):
-    with pytest.raises(ConfigError, match="--augment takes on, off or a comma-separated list"):
+    with pytest.raises(ConfigError, match="augment takes on, off or a comma-separated list"):
         parse_policy(text)
 
 

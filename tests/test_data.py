@@ -59,7 +59,7 @@ def test_corrupt_and_non_image_files_are_skipped_and_listed(tmp_path):
     reasons = dict((p.name, why) for p, why in data.skipped)
     assert set(reasons) == {"broken.png", "notes.txt"}
     assert "not a PNG/JPEG/WebP/BMP" in reasons["notes.txt"]
-    with pytest.raises(DataError, match=r"2 file\(s\) .* cannot be used \(--strict\): broken\.png"):
+    with pytest.raises(DataError, match=r"2 file\(s\) .* cannot be used \(strict\): broken\.png"):
         load_image_folder(tmp_path, channels=3, resolution=4, strict=True)
 
 
@@ -158,7 +158,7 @@ def test_class_errors_and_images_without_a_class_folder(tmp_path):
     data = make_classes(tmp_path, ["cats"])
     with pytest.raises(DataError, match="class folder 'cats': unknown class 'cats'"):
         image_classes(data, cond)
-    with pytest.raises(DataError, match="--class: class 9 is out of range"):
+    with pytest.raises(DataError, match="class_id: class 9 is out of range"):
         image_classes(data, cond, 9)
     flat = tmp_path / "flat"
     (flat / "1").mkdir(parents=True)

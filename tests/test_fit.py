@@ -129,7 +129,7 @@ def test_loss_png_gives_each_term_its_own_axis(tmp_path):
 
 def test_resume_can_extend_but_not_change_settings(tmp_path, blobs):
     out = fit(config(blobs, tmp_path / "run", steps=4))
-    with pytest.raises(ConfigError, match=r"cannot resume .* \(--lr-latent 0\.05 → 0\.1\)"):
+    with pytest.raises(ConfigError, match=r"cannot resume .* \(lr_latent 0\.05 → 0\.1\)"):
         fit(config(blobs, out, steps=6, resume=True, lr_latent=0.1))
     fit(resume_config(out, steps=6))
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
@@ -187,7 +187,7 @@ def test_unfreezing_a_layer_next_to_an_adapter(tmp_path, blobs):
     run = load_run(out)
     assert run.handle is not None and not torch.equal(run.base.generator.linear.weight,
                                                       tiny_cond_generator().linear.weight)
-    with pytest.raises(ConfigError, match="--unfreeze 'nope' matches no layer"):
+    with pytest.raises(ConfigError, match="unfreeze='nope' matches no layer"):
         fit(config(blobs, tmp_path / "run2", unfreeze=["nope"]))
 
 
@@ -203,9 +203,9 @@ def test_perceptual_loss_of_the_base(tmp_path, blobs):
     (dict(adapter="nope"), PluginNotFoundError, "unknown adapter 'nope'"),
     (dict(objective="nope"), ConfigError, "unknown objective 'nope' \\(available: adversarial, glo\\)"),
     (dict(latent_dim=7), AdaptkitError, "latent of size 7 .* failed"),
-    (dict(adapter="none"), ConfigError, "--adapter none trains no generator parameter"),
-    (dict(steps=0), ConfigError, "--steps must be positive"),
-    (dict(data=None), ConfigError, "give the training images with --data"),
+    (dict(adapter="none"), ConfigError, "adapter='none' trains no generator parameter"),
+    (dict(steps=0), ConfigError, "steps must be positive"),
+    (dict(data=None), ConfigError, "give the folder of training images as data"),
 ])
 def test_bad_settings_fail_before_training(tmp_path, blobs, changes, error, message):
     with pytest.raises(error, match=message):
@@ -217,7 +217,7 @@ def test_out_folder_is_never_overwritten_silently(tmp_path, blobs):
     out = tmp_path / "run"
     out.mkdir()
     (out / "mine.txt").write_text("keep")
-    with pytest.raises(ConfigError, match="is not empty: .*--resume.*--overwrite"):
+    with pytest.raises(ConfigError, match="is not empty: .*resume=True.*overwrite=True"):
         fit(config(blobs, out, steps=2))
     fit(config(blobs, out, steps=2, overwrite=True))
     assert (out / "mine.txt").read_text() == "keep" and (out / "summary.json").exists()

@@ -17,6 +17,7 @@ from adaptkit.io.run_dir import load_run
 from adaptkit.train import AdversarialObjective, FitConfig, fit, resume_config
 from adaptkit.train.ddp import torchrun_processes
 from adaptkit.train.loop import Trainer
+from adaptkit.train.plan import plan_fit
 from adaptkit.train.objectives import hinge_d_loss, hinge_g_loss
 from adaptkit.train.objectives.adversarial import extend_projection
 from adaptkit.train.progress import SilentReporter
@@ -55,7 +56,7 @@ def config(data, out, **changes) -> FitConfig:
 
 
 def trained(cfg: FitConfig) -> Trainer:
-    trainer = Trainer(cfg, torchrun_processes(), torch.device("cpu"), None, SilentReporter())
+    trainer = Trainer(plan_fit(cfg, torch.device("cpu")), torchrun_processes(), None, SilentReporter())
     trainer.setup()
     judge = getattr(trainer.objective, "discriminator", nn.Identity())
     trainer.start_state = {n: p.detach().clone() for n, p in judge.named_parameters()}
@@ -249,8 +250,8 @@ def threes(tmp_path):
 
 @pytest.mark.parametrize("frozen", [0, 2])
 def test_freeze_d_keeps_the_first_blocks_bitwise(tmp_path, threes, frozen):
-    trainer = Trainer(config(threes, tmp_path / "run", adapter="bsa", freeze_d=frozen), torchrun_processes(),
-                      torch.device("cpu"), None, SilentReporter())
+    cfg = config(threes, tmp_path / "run", adapter="bsa", freeze_d=frozen)
+    trainer = Trainer(plan_fit(cfg, torch.device("cpu")), torchrun_processes(), None, SilentReporter())
     trainer.setup()
     judge = trainer.objective.discriminator
     before = {k: v.clone() for k, v in judge.state_dict().items()}

@@ -126,9 +126,9 @@ def test_eval_options_from_the_cli_and_toml(tmp_path, blobs):
     help_text = CliRunner().invoke(cli, ["fit", "--help"]).output
     for option in ("--eval-every", "--eval-real", "--eval-metric", "--eval-samples", "--eval-features"):
         assert option in help_text
-    for changes, message in (({"eval_every": 0, "eval_real": str(blobs)}, "--eval-real .* add --eval-every"),
-                             ({"eval_metric": "lpips"}, "--eval-metric must be one of kid, fid, kmmd, intra_lpips"),
-                             ({"eval_samples": 1}, "--eval-samples must be at least 2")):
+    for changes, message in (({"eval_every": 0, "eval_real": str(blobs)}, "eval_real .* set eval_every"),
+                             ({"eval_metric": "lpips"}, "eval_metric must be one of kid, fid, kmmd, intra_lpips"),
+                             ({"eval_samples": 1}, "eval_samples must be at least 2")):
         with pytest.raises(ConfigError, match=message):
             fit(config(blobs, tmp_path / "bad", **changes))
     result = CliRunner().invoke(cli, ["fit", "--data", str(blobs), "--out", str(tmp_path / "cli"), "--base", TINY_COND,

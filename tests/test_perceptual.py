@@ -36,11 +36,11 @@ def test_missing_weights_name_the_alternatives(offline, choice, kind):
     with pytest.raises(WeightsNotFoundError) as info:
         build_perceptual(choice, base)
     message = str(info.value)
-    assert "\n" not in message and f"--perceptual {choice} needs {kind} weights" in message
+    assert "\n" not in message and f"perceptual={choice!r} needs {kind} weights" in message
     assert str(cached_weights_path(kind)).startswith(str(offline / "torch"))
     assert "download failed (OSError: network unreachable)" in message
-    assert "--perceptual-file FILE" in message
-    assert "--perceptual rgb32 / --perceptual base / --perceptual none" in message
+    assert "pass a weights file as perceptual_file" in message
+    assert "perceptual='rgb32' / perceptual='base' / perceptual='none'" in message and "--" not in message
     with pytest.raises(WeightsNotFoundError, match="nowhere.pth does not exist"):
         build_perceptual(choice, base, str(offline / "nowhere.pth"))
 
@@ -71,7 +71,7 @@ def test_auto_picks_the_base_network_then_cached_vgg_then_rgb32_then_none(offlin
     assert resolve_perceptual("auto", plain) == "vgg16" and resolve_perceptual("auto", gray) == "vgg16"
     assert resolve_perceptual("auto", tiny_cond_base()) == "base"
     assert resolve_perceptual("lpips", plain) == "lpips"
-    with pytest.raises(ConfigError, match="provides no feature network: use --perceptual rgb32"):
+    with pytest.raises(ConfigError, match="provides no feature network: choose another perceptual \\(rgb32"):
         build_perceptual("base", plain)
 
 

@@ -15,7 +15,7 @@ import adaptkit.core as core
 from adaptkit import ConfigError, load_adapter, save_adapter
 from adaptkit.bases import load_base
 from adaptkit.core import ADAPTERS, Adapter, AdapterConfig, LayerInfo, attach_adapter
-from adaptkit.train.loop import new_class_folders
+from adaptkit.train.plan import new_class_folders
 from models import tiny_cond_generator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ def test_interpolation_needs_two_learned_latents(tmp_path):
     with pytest.raises(InvalidValueError, match="needs at least 2"):
         interpolate_run(run)
     run = load_run(make_run(tmp_path / "none", 0, latents=False))
-    with pytest.raises(InvalidValueError, match="no learned latents.*--random"):
+    with pytest.raises(InvalidValueError, match="no learned latents.*\\(random\\)"):
         interpolate_run(run)
 
 

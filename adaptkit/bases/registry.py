@@ -13,7 +13,7 @@ from torch import nn
 from ..core.context import CallSpec
 from ..core.handle import resolve_call_spec
 from ..core.registry import PluginInfo, Registry
-from ..errors import AdaptkitError, BaseFactoryError
+from ..errors import AdaptkitError, BaseFactoryError, option
 from .base import Base, BaseSizes
 
 BASES = Registry("adaptkit.bases", "base")
@@ -49,7 +49,7 @@ def _probe(generator: nn.Module, latent_dim: int, num_classes: int | None) -> to
             raise AdaptkitError(
                 f"calling {type(generator).__name__} with a latent of size {latent_dim}"
                 f"{' and a class id' if num_classes is not None else ''} failed ({type(exc).__name__}: {exc}); "
-                "check --latent-dim / --num-classes"
+                f"check {option('latent_dim')} / {option('num_classes')}"
             ) from None
 
 
@@ -63,7 +63,7 @@ def wrap_generator(
     """A ``Base`` for a plain generator module, its sizes inferred from attributes and one dry call."""
     call = resolve_call_spec(generator, CallSpec(latent_dim=latent_dim, num_classes=num_classes))
     if call.latent_dim is None:
-        raise AdaptkitError(f"cannot infer the latent size of {spec}: pass --latent-dim")
+        raise AdaptkitError(f"cannot infer the latent size of {spec}: pass {option('latent_dim')}")
     generator.eval()
     out = _probe(generator, call.latent_dim, call.num_classes)
     if out.dim() != 4 or out.shape[-1] != out.shape[-2]:

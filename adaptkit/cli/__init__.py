@@ -44,6 +44,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _flag(name: str) -> str:
+    """The flag of a setting an error names (imported here: ``adaptkit --help`` must not load torch)."""
+    from ..train.config import flag
+    return flag(name)
+
+
 class AdaptkitGroup(click.Group):
     """Loads each command on first use, and turns any error into one red line and a non-zero exit;
     ``--debug`` shows the traceback."""
@@ -78,7 +84,8 @@ class AdaptkitGroup(click.Group):
                 raise
             exc = storage_error(exc) or exc  # a full disk or a denied permission is no bug of ours
             prefix = "error" if isinstance(exc, AdaptkitError) else f"unexpected {type(exc).__name__}"
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = (exc.cli_message(_flag) if isinstance(exc, AdaptkitError) else str(exc)).strip()
+            message = text.splitlines()[0] if text else type(exc).__name__
             hint = "" if isinstance(exc, AdaptkitError) else " (run with --debug for the traceback)"
             err_console.print(f"[bold red]{prefix}:[/] {escape(message)}{hint}", soft_wrap=True)
             sys.exit(1)

@@ -331,6 +331,34 @@ def build_config(adapter_cls: type[Adapter], config: dict[str, Any]) -> AdapterC
     return adapter_cls.Config.from_dict(config, owner=f"the {adapter_cls.name} adapter" if adapter_cls.name else None)
 
 
+def _checked(model: nn.Module, cls: type[Adapter], targets: Selector, exclude: Selector, call: CallSpec | None,
+             config: dict[str, Any]) -> tuple[AdapterConfig, CallSpec, list[str]]:
+    """The adapter's config, the call spec and the target paths, every one checked; the model untouched."""
+    cfg = build_config(cls, config)
+    if not isinstance(model, nn.Module):
+        raise AdaptkitError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    spec = resolve_call_spec(model, call)
+    paths = select_targets(model, cls.default_targets(model, cfg) if targets is None else [], targets, exclude)
+    modules = dict(model.named_modules())
+    for path in paths:
+        cls.check_target(path, modules[path], cfg)
+    return cfg, spec, paths
+
+
+def check_attachment(
+    model: nn.Module,
+    adapter: str | type[Adapter],
+    *,
+    targets: Selector = None,
+    exclude: Selector = None,
+    call: CallSpec | None = None,
+    **config: Any,
+) -> list[str]:
+    """Check what :func:`attach_adapter` would check of the same arguments (the options, the call
+    spec, the targets) without touching ``model``; returns the target layers' paths."""
+    return _checked(model, adapter_class(adapter), targets, exclude, call, config)[2]
+
+
 def attach_adapter(
     model: nn.Module,
     adapter: str | type[Adapter],
@@ -350,20 +378,14 @@ def attach_adapter(
     adapter's options. Everything is validated before the model is touched.
     """
     cls = adapter_class(adapter)
-    cfg = build_config(cls, config)
-    if not isinstance(model, nn.Module):
-        raise AdaptkitError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    cfg, spec, paths = _checked(model, cls, targets, exclude, call, config)
     state = _STATES.get(model)
     if state is not None and name in state.handles:
         raise AdapterNameError(
             f"an adapter named {name!r} is already attached to this model; "
             "pass a different name= or detach it first"
         )
-    spec = resolve_call_spec(model, call)
-    paths = select_targets(model, cls.default_targets(model, cfg) if targets is None else [], targets, exclude)
     modules = dict(model.named_modules())
-    for path in paths:
-        cls.check_target(path, modules[path], cfg)
 
     shared = cls.shared_state(model, spec, cfg)
     if shared is not None and not isinstance(shared, nn.Module):

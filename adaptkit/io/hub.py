@@ -67,6 +67,7 @@ from ..errors import (
     HubError,
     HubNotFoundError,
     UnsafeRepoError,
+    option,
 )
 from .atomic import atomic_path, clear_stale_stages, staged_folder
 from .card import OTHER, build_card, is_generated_card, resolve_base_model
@@ -347,7 +348,7 @@ def pull_adapter(
         return snapshot
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise CheckpointError(f"--out {out} exists and is not a folder")
+        raise CheckpointError(f"{option('out', str(out))} exists and is not a folder")
     check_folder_files(snapshot)  # a truncated or non-finite download never replaces anything
     with folder_lock(out, f"adaptkit pull {repo_id}"):
         clear_stale_stages(out)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, option
 
 TRANSFORMS = ("color", "translation", "cutout")
 ON, OFF = "on", "off"
@@ -39,7 +39,7 @@ def parse_policy(text: str) -> tuple[str, ...]:
     names = {part.strip() for part in text.split(",")}
     unknown = sorted(names - set(TRANSFORMS))
     if unknown or not text.strip():
-        raise ConfigError(f"--augment takes on, off or a comma-separated list of {', '.join(TRANSFORMS)}; "
+        raise ConfigError(f"{option('augment')} takes on, off or a comma-separated list of {', '.join(TRANSFORMS)}; "
                           f"got {text!r}")
     return tuple(t for t in TRANSFORMS if t in names)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, option
 from ..polarity import INVERT_CHOICES
 from .augment import parse_policy
 from ..eval.features import EXTRACTOR_KINDS
@@ -29,7 +29,7 @@ EVAL_METRICS = {"kid": "lower", "fid": "lower", "kmmd": "lower", "intra_lpips": 
 """The metrics --eval-metric may pick the best step by, and which direction is better."""
 
 REPORT_TO_CHOICES = ("none", "tensorboard")
-TENSORBOARD_MISSING = "--report-to tensorboard needs the tensorboard package: pip install tensorboard"
+TENSORBOARD_MISSING = f"{option('report_to', 'tensorboard')} needs the tensorboard package: pip install tensorboard"
 RESUMABLE = frozenset({"out", "steps", "checkpoint_every", "log_every", "collapse_check_every", "quiet", "device",
                        "resume", "overwrite", "report_to"})
 """Settings a resumed run may change; every other one must match the interrupted run."""
@@ -165,7 +165,7 @@ class FitConfig:
         if self.out:
             return Path(self.out)
         if not self.data:
-            raise ConfigError("give --out (or --data, to name the run folder after it)")
+            raise ConfigError(f"give {option('out')} (or {option('data')}, to name the run folder after it)")
         return Path("runs") / Path(self.data).resolve().name
 
     def step_batch(self, images: int) -> int:
@@ -200,59 +200,67 @@ class FitConfig:
                     "lr_adapter", "lr_latent", "lr_discriminator", "d_steps")
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise ConfigError(f"--{flag(name)} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{option(name)} must be positive, got {getattr(self, name)}")
         for name in ("latent_weight", "warmup_steps", "freeze_d", "latent_search", "collapse_check_every", "noise_std", "perceptual_weight", "lr_base",
                      "eval_every"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise ConfigError(f"--{flag(name)} must not be negative, got {value}")
+                raise ConfigError(f"{option(name)} must not be negative, got {value}")
         if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
+            raise ConfigError(f"{option('ema_decay')} must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.augment is not None:
             parse_policy(self.augment)
         if self.objective != "adversarial":
-            used = [f"--{flag(n)}" for n, off in (("augment", (None, "off")), ("freeze_d", (0,)))
-                    if getattr(self, n) not in off]
+            used = [n for n, off in (("augment", (None, "off")), ("freeze_d", (0,))) if getattr(self, n) not in off]
             if used:
-                raise ConfigError(f"{used[0]} applies to what the discriminator sees: it needs --objective "
-                                  "adversarial")
+                raise ConfigError(f"{option(used[0])} applies to what the discriminator sees: it needs "
+                                  f"{option('objective', 'adversarial')}")
         if self.truncation not in ("base", "none") and not (
                 isinstance(self.truncation, (int, float)) and self.truncation > 0):
-            raise ConfigError(f"--truncation must be a positive number, none or base, got {self.truncation!r}")
+            raise ConfigError(f"{option('truncation')} must be a positive number, none or base, got {self.truncation!r}")
         if self.perceptual not in PERCEPTUAL_CHOICES:
-            raise ConfigError(f"--perceptual must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
+            raise ConfigError(f"{option('perceptual')} must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
         if self.report_to not in REPORT_TO_CHOICES:
-            raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}")
+            raise ConfigError(f"{option('report_to')} must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}")
         if self.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
             raise ConfigError(TENSORBOARD_MISSING)
         if self.invert not in INVERT_CHOICES:
-            raise ConfigError(f"--invert must be one of {', '.join(INVERT_CHOICES)}, not {self.invert!r}")
+            raise ConfigError(f"{option('invert')} must be one of {', '.join(INVERT_CHOICES)}, not {self.invert!r}")
         for name, choices in (("eval_metric", tuple(EVAL_METRICS)), ("eval_features", EXTRACTOR_KINDS)):
             if getattr(self, name) not in choices:
-                raise ConfigError(f"--{flag(name)} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+                raise ConfigError(f"{option(name)} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
         if self.eval_samples < 2:
-            raise ConfigError(f"--eval-samples must be at least 2, got {self.eval_samples}")
+            raise ConfigError(f"{option('eval_samples')} must be at least 2, got {self.eval_samples}")
         if self.eval_real is not None and not self.eval_every:
-            raise ConfigError("--eval-real is used by evaluation during training: add --eval-every N")
+            raise ConfigError(f"{option('eval_real')} is used by evaluation during training: set {option('eval_every')}")
         if self.precision not in PRECISION_CHOICES:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
+            raise ConfigError(f"{option('precision')} must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.adapter == "none" and not self.unfreeze:
-            raise ConfigError("--adapter none trains no generator parameter: add --unfreeze all (fine-tune every "
-                              "generator weight) or --unfreeze LAYERS, or choose an adapter")
+            raise ConfigError(f"{option('adapter', 'none')} trains no generator parameter: add "
+                              f"{option('unfreeze', ['all'])} (fine-tune every generator weight) or layer patterns to "
+                              f"{option('unfreeze')}, or choose an adapter")
         if self.adapter == "none" and self.adapter_options:
-            raise ConfigError("--adapter-option needs an adapter (--adapter is none)")
+            raise ConfigError(f"adapter options ({option('adapter_options')}) need an adapter, not "
+                              f"{option('adapter', 'none')}")
         if not self.data and not self.resume:
-            raise ConfigError("give the training images with --data DIR (or run `adaptkit demo` to try "
-                              "adaptkit on built-in images)")
+            raise ConfigError(f"give the folder of training images as {option('data')} (or run `adaptkit demo` to "
+                              "try adaptkit on built-in images)")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(FitConfig)}
 _HINTS = typing.get_type_hints(FitConfig)
 
 
+ARGUMENT_FLAGS = {"pairs": "pair"}
+"""The flags of library arguments outside ``FitConfig`` that are not their names with dashes."""
+
+
 def flag(name: str) -> str:
-    """The command-line flag (without ``--``) of a field."""
-    return FIELDS[name].metadata.get("flag", name.replace("_", "-"))
+    """The command-line flag (without ``--``) of a field, or of a library function's argument an
+    error names (``class_id`` → ``class``, ``pairs`` → ``pair``, else the name with dashes)."""
+    if name in FIELDS:
+        return FIELDS[name].metadata.get("flag", name.replace("_", "-"))
+    return ARGUMENT_FLAGS.get(name, name.replace("_", "-"))
 
 
 _BY_FLAG = {flag(n): n for n in FIELDS}
@@ -292,7 +300,7 @@ def check_type(name: str, value: Any) -> Any:
     if name == "class_id" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     wanted = " or ".join(getattr(a, "__name__", str(a)) for a in args)
-    raise ConfigError(f"setting {flag(name)!r} must be {wanted}, got {value!r}")
+    raise ConfigError(f"setting {option(name)} must be {wanted}, got {value!r}")
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

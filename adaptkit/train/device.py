@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, option
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -15,5 +15,5 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
-        raise ConfigError(f"--precision {precision} needs a GPU (autocast is only used on CUDA/MPS); use fp32 or auto")
+        raise ConfigError(f"{option('precision', precision)} needs a GPU (autocast is only used on CUDA/MPS); use fp32 or auto")
     return torch.bfloat16 if precision == "bf16" else torch.float16

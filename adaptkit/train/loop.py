@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-import re
 import signal
 import threading
 import time
@@ -14,14 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..bases import Base, load_base
 from ..core.handle import AdapterHandle, attach_adapter
-from ..core.plugins import adapter_class
-from ..data import ImageSet, describe_skipped, image_classes, load_image_folder
 from ..device import select_device
-from ..io.image_folder import invert_images
-from ..polarity import check_polarity, decide_inversion
-from ..errors import ConfigError, PluginNotFoundError, TrainingError, TrainingInterrupted, UnknownClassError
+from ..errors import ConfigError, TrainingError, TrainingInterrupted, option
 from ..io.atomic import clear_stale_stages, staged_folder
 from ..io.checkpoint import save_adapter
 from ..io.folder_lock import folder_lock
@@ -31,14 +24,14 @@ from ..io.run_dir import (
     save_base_weights, save_latents,
 )
 from .collapse import CollapseGuard
-from .config import DEFAULT_BASE, FIELDS, RESUMABLE, UNFREEZE_ALL, FitConfig, flag
+from .config import FitConfig
 from .ddp import Processes, start, stop, torchrun_processes
-from .device import autocast_dtype
 from .ema import ParameterEMA
 from .evaluation import TrainingEval
-from .objectives import Objective, objective_class
+from .objectives import Objective
 from .outputs import append_log, write_log, write_loss_plot, write_pictures, write_summary
-from .perceptual import build_perceptual, resolve_perceptual
+from .perceptual import build_perceptual
+from .plan import FitPlan, last_checkpoint, out_folder, plan_fit
 from .progress import Reporter, SilentReporter, default_reporter
 from .state import (
     keep_only, latest_checkpoint, load_checkpoint, load_optimizer_state, optimizer_state, prefixed, read_meta,
@@ -99,84 +92,13 @@ class StopRequest(contextlib.AbstractContextManager):
             signal.signal(sig, handler)
 
 
-def unfreeze(generator: nn.Module, selectors: list[str]) -> dict[str, nn.Parameter]:
-    """Make the parameters of the base layers ``selectors`` picks trainable: ``all``, or regexes
-    full-matching module paths. Returns them by name."""
+def unfreeze(generator: nn.Module, names: tuple[str, ...]) -> dict[str, nn.Parameter]:
+    """Make the generator parameters ``names`` trainable; returns them by name."""
     params = dict(generator.named_parameters())
-    if UNFREEZE_ALL in selectors:
-        chosen = params
-    else:
-        chosen, paths = {}, [n for n, _ in generator.named_modules() if n]
-        for pattern in selectors:
-            try:
-                matched = [p for p in paths if re.fullmatch(pattern, p)]
-            except re.error as exc:
-                raise ConfigError(f"--unfreeze {pattern!r} is not a valid regular expression ({exc})") from None
-            if not matched:
-                raise ConfigError(f"--unfreeze {pattern!r} matches no layer of the base (its layers include: "
-                                  f"{', '.join(paths[:8])})")
-            for path in matched:
-                chosen.update({f"{path}.{n}": p for n, p in generator.get_submodule(path).named_parameters()})
+    chosen = {n: params[n] for n in names}
     for p in chosen.values():
         p.requires_grad_(True)
     return chosen
-
-
-def new_class_folders(data: ImageSet, base: Base, adapter: str, options: dict[str, Any]) -> list[str] | None:
-    """For an adapter that adds classes (``Adapter.new_classes``): the class folders that name no
-    class of the base, sorted, as the new classes' names. ``options`` are completed in place to add
-    that many classes (``Adapter.request_new_classes``); options adding a different number are a
-    ``ConfigError``. ``None`` when the adapter adds no classes or no folder names a new class."""
-    if not base.conditional:
-        return None
-    names = sorted({f for f in data.folders if f is not None and not _is_base_class(base, f)})
-    if not names:
-        return None
-    cls = adapter_class(adapter)
-    requested = cls.request_new_classes(dict(options), len(names))
-    added = cls.new_classes(cls.Config.from_dict(requested))
-    if not added:
-        return None
-    if added != len(names):
-        raise ConfigError(f"the {adapter} adapter's options add {added} class(es), but {len(names)} class folder(s) "
-                          f"of {data.root} name no class of base {base.id} ({', '.join(names)})")
-    options.update(requested)
-    return names
-
-
-def _is_base_class(base: Base, name: str) -> bool:
-    try:
-        base.class_id(name)
-    except UnknownClassError:
-        return False
-    return True
-
-
-def load_training_base(config: FitConfig, device: torch.device) -> Base:
-    try:
-        return load_base(config.base, latent_dim=config.latent_dim, num_classes=config.num_classes, device=device)
-    except PluginNotFoundError as exc:
-        if config.base == DEFAULT_BASE:
-            raise ConfigError(f"the default base {DEFAULT_BASE} is not installed: pass --base NAME (see "
-                              "`adaptkit bases`) or --base python:package.module:factory") from None
-        raise exc
-
-
-def last_checkpoint(out: Path) -> Path:
-    """The newest checkpoint of the run in ``out``; a ``ConfigError`` when there is none."""
-    ckpt = latest_checkpoint(out / CHECKPOINTS_DIR)
-    if ckpt is None:
-        raise ConfigError(f"nothing to resume: {out / CHECKPOINTS_DIR} holds no checkpoint")
-    return ckpt
-
-
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    """A ``ConfigError`` unless ``out`` can take a new run: missing, an empty folder, or ``overwrite``."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} is not empty: choose another --out, continue the run there with "
-                          "--resume, or replace it with --overwrite")
 
 
 def resume_config(out: str | Path, **changes: Any) -> FitConfig:
@@ -187,12 +109,11 @@ def resume_config(out: str | Path, **changes: Any) -> FitConfig:
 
 
 class Trainer:
-    """One run of :func:`fit` (see there)."""
+    """One run of :func:`fit` (see there): executes a :class:`~adaptkit.train.plan.FitPlan`."""
 
-    def __init__(self, config: FitConfig, procs: Processes, device: torch.device, command: str | None,
-                 reporter: Reporter) -> None:
-        self.config, self.procs, self.device, self.command, self.reporter = config, procs, device, command, reporter
-        self.out = config.out_dir
+    def __init__(self, plan: FitPlan, procs: Processes, command: str | None, reporter: Reporter) -> None:
+        self.plan, self.procs, self.command, self.reporter = plan, procs, command, reporter
+        self.config, self.device, self.out, self.base, self.data = plan.config, plan.device, plan.out, plan.base, plan.data
         self.folder = self.out  # where the run is written: out, or with --overwrite a staging folder beside it
         self.pending: int | None = None  # the step of the newest checkpoint, until a finite loss confirms it
         self.confirmed: int | None = None  # the step of the last checkpoint known good
@@ -204,66 +125,32 @@ class Trainer:
         self.tracker = Tracker()
 
     # --- setup ------------------------------------------------------------------------------
-    def _prepare_out(self) -> Path | None:
-        """Check the run folder; returns the checkpoint to resume from, if resuming."""
-        cfg = self.config
-        if cfg.resume:
-            ckpt = last_checkpoint(self.out)
-            # a setting newer than the checkpoint counts as its default, the behaviour before it existed
-            saved = {**FitConfig().to_dict(), **read_meta(ckpt)["settings"]}
-            if cfg.invert == "auto" and saved["invert"] in ("yes", "no"):   # keep the choice the run made
-                self.config = cfg = dataclasses.replace(cfg, invert=saved["invert"])
-            current = cfg.to_dict()
-            changed = [n for n in FIELDS if n not in RESUMABLE and saved[n] != current[n]]
-            if changed:
-                shown = ", ".join(f"--{flag(n)} {saved[n]!r} → {current[n]!r}" for n in changed[:4])
-                raise ConfigError(f"cannot resume {self.out} with different settings ({shown}); only --steps, "
-                                  "--checkpoint-every, --log-every, --device and --quiet may change")
-            return ckpt
-        check_out_dir(self.out, cfg.overwrite)
-        return None
-
     @property
     def ckpt_dir(self) -> Path:
         return self.folder / CHECKPOINTS_DIR
 
     def setup(self) -> None:
-        cfg, device = self.config, self.device
-        resume = self._prepare_out()
-        self.amp = autocast_dtype(cfg.precision, device)
-        torch.manual_seed(cfg.seed)
-        self.base = base = load_training_base(cfg, device)
-        self.objective_cls = objective_cls = objective_class(cfg.objective)
-        objective_cls.check_base(base, cfg)
-        if not objective_cls.uses_perceptual and cfg.perceptual not in ("auto", "none"):
-            raise ConfigError(f"--objective {cfg.objective} uses no perceptual loss: drop --perceptual")
-        if cfg.adapter != "none":
-            adapter_class(cfg.adapter)
-        self.data = load_image_folder(cfg.data, channels=base.channels, resolution=base.resolution,
-                                      strict=cfg.strict)
-        if self.data.skipped:
-            self.reporter.note(f"[yellow]warning:[/] skipped {len(self.data.skipped)} file(s) in {self.data.root}: "
-                               f"{describe_skipped(self.data.skipped)}")
-        self._check_polarity()
-        self.handle, self.new_class_names = None, None
-        if cfg.adapter != "none":
-            options = {**base.adapter_options(cfg.adapter), **cfg.adapter_options}
-            self.new_class_names = new_class_folders(self.data, base, cfg.adapter, options)
-            self.handle = attach_adapter(base.generator, cfg.adapter, call=base.call, **options)
+        """Execute the plan in memory: attach the adapter, unfreeze layers, build the objective, the
+        optimizer and the guards; restore a resumed run's checkpoint; then start the run folder."""
+        plan, cfg, device, base = self.plan, self.config, self.device, self.base
+        resume = plan.folder.resume_from
+        for note in plan.notes:
+            self.reporter.note(note)
+        self.handle = None
+        if plan.adapter is not None:
+            self.handle = attach_adapter(base.generator, plan.adapter, call=base.call, **plan.adapter_options)
             if self.handle.new_classes:
-                base.add_classes(self.handle.new_classes, self.new_class_names)
-        labels = image_classes(self.data, base, cfg.class_id)
-        self.unfrozen = unfreeze(base.generator, cfg.unfreeze) if cfg.unfreeze else {}
-        perceptual_choice = cfg.perceptual if objective_cls.uses_perceptual else "none"
-        self.perceptual_name = resolve_perceptual(perceptual_choice, base, cfg.perceptual_file)
-        perceptual = build_perceptual(self.perceptual_name, base, cfg.perceptual_file)
+                base.add_classes(self.handle.new_classes, plan.new_class_names)
+        labels = plan.labels
+        self.unfrozen = unfreeze(base.generator, plan.unfrozen)
+        perceptual = build_perceptual(plan.perceptual, base, cfg.perceptual_file)
         if perceptual is not None:
             perceptual.to(device)
         self.reporter.note(f"{len(self.data)} images of {self.data.root} → {self.out} | base {base.id} | "
-                           f"adapter {cfg.adapter} | perceptual {self.perceptual_name} | {device}")
+                           f"adapter {cfg.adapter} | perceptual {plan.perceptual} | {device}")
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.noise_rng = torch.Generator(device).manual_seed(cfg.seed + 1)
-        self.objective = objective_cls(base, self.data.images.to(device),
+        self.objective = plan.objective(base, self.data.images.to(device),
                                        labels.to(device) if labels is not None else None,
                                        cfg, perceptual, self.noise_rng, processes=self.procs)
         self.class_search = self._searched_classes(labels)
@@ -281,30 +168,18 @@ class Trainer:
                                                        self.data.images, device)
             if note:
                 self.reporter.note(f"evaluation: {note}")
-        step_module = FitStep(base.generator, self.handle, self.objective, device, self.amp)
+        step_module = FitStep(base.generator, self.handle, self.objective, device, plan.amp)
         self.model = self.procs.wrap(step_module, device, partly_used=bool(self.handle and self.handle.new_classes))
-        self.optimizer = torch.optim.Adam(self._param_groups(), betas=objective_cls.betas)
-        self.ema_decay = objective_cls.default_ema_decay if cfg.ema_decay is None else cfg.ema_decay
+        self.optimizer = torch.optim.Adam(self._param_groups(), betas=plan.objective.betas)
+        self.ema_decay = plan.objective.default_ema_decay if cfg.ema_decay is None else cfg.ema_decay
         self.ema = ParameterEMA(self._trained_parameters(), self.ema_decay) if self.ema_decay else None
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=plan.amp == torch.float16)
         if resume is not None:
             self._restore(resume)
         if self.procs.main:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._write_log()
             write_summary(self.folder, {"status": "running", "steps": self.step, **self._recorded()})
-
-    def _check_polarity(self) -> None:
-        """--invert: compare the images' tone with the base's samples, invert the images when chosen
-        (or found, with auto) and record the choice made in the settings (auto → yes/no)."""
-        cfg = self.config
-        check = check_polarity(self.data.images, self.base, cfg.seed)
-        invert, message = decide_inversion(cfg.invert, check, self.base.id)
-        if message:
-            self.reporter.note(message)
-        if invert:
-            self.data = dataclasses.replace(self.data, images=invert_images(self.data.images))
-        self.config = dataclasses.replace(cfg, invert="yes" if invert else "no")
 
     def _recorded(self) -> dict[str, Any]:
         """What the run folder records from the start: every setting (as resolved) and the base."""
@@ -332,18 +207,10 @@ class Trainer:
                            f"it best ({shown}); --class fixes one class for all")
         return counts
 
-    def adapter_lr(self) -> float:
-        """--lr-adapter, else the adapter's recommended rate for the objective, else the objective's."""
-        cfg = self.config
-        if cfg.lr_adapter is not None:
-            return cfg.lr_adapter
-        recommended = adapter_class(cfg.adapter).recommended_lr
-        return recommended.get(cfg.objective, self.objective_cls.default_lr_adapter)
-
     def _param_groups(self) -> list[dict[str, Any]]:
         groups = []
         if self.handle is not None:
-            groups.append({"params": list(self.handle.parameters()), "lr": self.adapter_lr(), "name": "adapter"})
+            groups.append({"params": list(self.handle.parameters()), "lr": self.plan.adapter_lr(), "name": "adapter"})
         if self.unfrozen:
             groups.append({"params": list(self.unfrozen.values()), "lr": self.config.base_lr(), "name": "base"})
         return groups + self.objective.param_groups()
@@ -413,9 +280,6 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         meta, tensors = load_checkpoint(path)
-        if meta["files"] != [f.as_posix() for f in self.data.files]:
-            raise ConfigError(f"the images in {self.data.root} changed since the run in {self.out} started; "
-                              "resume with the same images or start a new run")
         self._load_model_state(tensors)
         missing = self.objective.load_state_dict(unprefixed("objective", tensors), strict=False).missing_keys
         absent = sorted(set(self.objective.checkpoint_state()) & set(missing))
@@ -424,7 +288,7 @@ class Trainer:
         if self.ema is not None:
             average = unprefixed("ema", tensors)
             if average.keys() != self.ema.average.keys():
-                raise ConfigError(f"checkpoint {path} lacks the moving average of the parameters (--ema-decay)")
+                raise ConfigError(f"checkpoint {path} lacks the moving average of the parameters ({option('ema_decay')})")
             self.ema.load_state_dict(average)
         optimizers = {"optimizer": self.optimizer, **{f"aux/{k}": o for k, o in self.objective.optimizers().items()}}
         for prefix, opt in optimizers.items():
@@ -495,8 +359,8 @@ class Trainer:
             kept = f"the previous run in {self.out} is left as it was"
         else:
             kept = f"the last good checkpoint ({last}) is kept" if last else "no good checkpoint had been written"
-        raise TrainingError(f"{what}; training stopped and {kept}. Try lower learning rates (--lr-adapter, "
-                            "--lr-latent) or --precision fp32")
+        raise TrainingError(f"{what}; training stopped and {kept}. Try lower learning rates "
+                            f"({option('lr_adapter')}, {option('lr_latent')}) or {option('precision', 'fp32')}")
 
     def _confirm(self) -> None:
         """The newest checkpoint is good: remove the older ones."""
@@ -554,7 +418,7 @@ class Trainer:
         every = self.config.collapse_check_every
         if self.guard is None or self.step % every:
             return
-        rate = f"--lr-adapter {self.adapter_lr() / 10:g}" if self.handle else f"--lr-base {self.config.base_lr() / 10:g}"
+        rate = f"--lr-adapter {self.plan.adapter_lr() / 10:g}" if self.handle else f"--lr-base {self.config.base_lr() / 10:g}"
         hint = f"Likely the learning rate is too high for these images: try {rate}"
         with self._outputs():
             warning = self.guard.check(self.step, hint + " or fewer --steps (see collapse in summary.json)")
@@ -588,8 +452,6 @@ class Trainer:
 
     def train(self) -> None:
         cfg, procs = self.config, self.procs
-        if cfg.step_batch(len(self.data)) < procs.world_size:
-            raise ConfigError(f"--batch-size {cfg.batch_size} is smaller than the {procs.world_size} processes")
         self.started = time.perf_counter()
         self.session_start_step = self.step
         self.reporter.start(cfg.steps, self.step)
@@ -633,8 +495,8 @@ class Trainer:
         continues it). Any error (a bad option, a divergence, a full disk) leaves the previous run
         as it was. Files in ``out`` that are not a run's own are kept.
         """
-        out, cfg = self.out, self.config
-        if not (cfg.overwrite and not cfg.resume and self.procs.main and out.is_dir() and any(out.iterdir())):
+        out = self.out
+        if not (self.plan.folder.replace and self.procs.main):
             self.setup()
             self.train()
             self.finish()
@@ -696,8 +558,8 @@ class Trainer:
         cfg, base = self.config, self.base
         recorded = self._recorded()
         metadata = {"training": recorded["training"], "base_options": self._base_options()}
-        if self.new_class_names:
-            metadata["class_names"] = self.new_class_names
+        if self.plan.new_class_names:
+            metadata["class_names"] = self.plan.new_class_names
         with self._outputs():
             learned = self.objective.learned_latents()
             latents, labels = learned if learned is not None else (None, self.objective.labels)
@@ -725,7 +587,7 @@ class Trainer:
                                                          **self.guard.state()},
             "adapter": None if self.handle is None else {
                 "name": cfg.adapter, "parameters": self.handle.num_parameters(), "targets": len(self.handle.targets),
-                "lr": self.adapter_lr()},
+                "lr": self.plan.adapter_lr()},
             "unfrozen_base_parameters": sum(p.numel() for p in self.unfrozen.values()),
             "lr_base": cfg.base_lr() if self.unfrozen else None,
             "truncation": base.resolve_truncation(cfg.truncation) or "none",
@@ -734,10 +596,10 @@ class Trainer:
             "objective": cfg.objective,
             **self.objective.summary(),
             "ema_decay": self.ema_decay,
-            "perceptual": self.perceptual_name,
+            "perceptual": self.plan.perceptual,
             "loss_weights": self.objective.weights,
             "device": str(self.device),
-            "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
+            "precision": str(self.plan.amp).replace("torch.", "") if self.plan.amp else "fp32",
             "world_size": self.procs.world_size,
             "training": recorded["training"],
         })
@@ -757,7 +619,9 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     values gave a finite loss is kept), ``FolderLockedError`` when another process writes to
     ``config.out``, ``DiskFullError``/``FilePermissionError`` when it cannot be written. With
     ``overwrite`` the previous run is replaced only when the new one is complete (see
-    ``Trainer.run``). ``command`` is recorded in the metadata.
+    ``Trainer.run``). Every setting is checked first (:func:`~adaptkit.train.plan.plan_fit`): a bad
+    one is a ``ConfigError`` (or the ``DataError``, ``AdapterConfigError``, … it is) raised before
+    any folder is created, written or locked. ``command`` is recorded in the metadata.
     """
     config.validate()
     procs = torchrun_processes()
@@ -768,11 +632,15 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
         reporter = default_reporter(config.quiet)
     start(procs, device)
     try:
-        with storage_errors(), folder_lock(config.out_dir) if procs.main else contextlib.nullcontext():
-            if procs.main:
-                clear_stale_stages(config.out_dir)  # of an --overwrite run killed before it finished
-            trainer = Trainer(config, procs, device, command, reporter)
-            trainer.run()
-            return trainer.out
+        with storage_errors():
+            plan = plan_fit(config, device, procs.world_size)
+            with folder_lock(plan.out) if procs.main else contextlib.nullcontext():
+                if procs.main:
+                    clear_stale_stages(plan.out)  # of an --overwrite run killed before it finished
+                    if out_folder(config) != plan.folder:
+                        raise ConfigError(f"{plan.out} changed while the run was being planned: start it again")
+                trainer = Trainer(plan, procs, command, reporter)
+                trainer.run()
+                return trainer.out
     finally:
         stop(procs)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..bases.base import Base
 from ..bases.features_model import FEATURES_RGB32, Features32, load_features32
-from ..errors import ConfigError
+from ..errors import ConfigError, option
 from ..torchvision_weights import is_cached, load_weights
 
 DEFAULT_WEIGHTS = {"vgg16": 1e-3, "lpips": 1.0, "base": 1.0, "rgb32": 1.0}
@@ -34,11 +34,11 @@ FeatureFn = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
 def load_imagenet_weights(kind: str, perceptual: str, file: str | None = None) -> dict:
-    """The torchvision state dict of ``kind`` for ``--perceptual perceptual``: from ``file``, else the
-    cache, else downloaded into the cache (it was asked for by name)."""
-    return load_weights(kind, file, needed_by=f"--perceptual {perceptual}",
-                        instead="pass --perceptual-file FILE, or use --perceptual rgb32 / --perceptual base / "
-                                "--perceptual none")
+    """The torchvision state dict of ``kind`` for ``perceptual`` (a ``FitConfig.perceptual`` choice):
+    from ``file``, else the cache, else downloaded into the cache (it was asked for by name)."""
+    others = " / ".join(option("perceptual", p) for p in ("rgb32", "base", "none"))
+    return load_weights(kind, file, needed_by=option("perceptual", perceptual),
+                        instead=f"pass a weights file as {option('perceptual_file')}, or use {others}")
 
 
 def _frozen(module: nn.Module) -> nn.Module:
@@ -88,7 +88,8 @@ def base_features(base: Base) -> FeatureFn:
     ``feature_maps(x)`` if it has one, else its output (a tensor or a list of tensors)."""
     net = base.feature_network
     if net is None:
-        raise ConfigError(f"base {base.id} provides no feature network: use --perceptual rgb32, vgg16, lpips or none")
+        raise ConfigError(f"base {base.id} provides no feature network: choose another {option('perceptual')} "
+                          "(rgb32, vgg16, lpips or none)")
     _frozen(net)
     fn = getattr(net, "feature_maps", net)
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
 from ...bases.base import Base
-from ...errors import ConfigError
+from ...errors import ConfigError, option
 from ..augment import ON, Augmentation, parse_policy
 from ..config import FitConfig
 from .base import Objective
@@ -108,11 +108,11 @@ class AdversarialObjective(Objective):
     @classmethod
     def check_base(cls, base: Base, config: FitConfig) -> None:
         if base.discriminator is None:
-            raise ConfigError(f"base {base.id} has no discriminator, which --objective adversarial trains "
-                              "against: use --objective glo")
+            raise ConfigError(f"base {base.id} has no discriminator, which {option('objective', 'adversarial')} "
+                              f"trains against: use {option('objective', 'glo')}")
         blocks = len(discriminator_blocks(base.discriminator))
         if config.freeze_d > blocks:
-            raise ConfigError(f"--freeze-d {config.freeze_d}: the base's discriminator has {blocks} blocks")
+            raise ConfigError(f"{option('freeze_d', config.freeze_d)}: the base's discriminator has {blocks} blocks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
