@@ -92,6 +92,11 @@ def start(processes: Processes, device: torch.device) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def stop(processes: Processes) -> None:
+def stop(processes: Processes, *, finished: bool = False) -> None:
+    """Leave the process group. ``finished``: every process got here normally, so they first wait for
+    each other (the main one writes the run folder last); a process that leaves the gloo group
+    while another still uses it can be aborted."""
     if processes.distributed and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()

@@ -631,6 +631,7 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
     elif reporter is None:
         reporter = default_reporter(config.quiet)
     start(procs, device)
+    finished = False
     try:
         with storage_errors():
             plan = plan_fit(config, device, procs.world_size)
@@ -641,6 +642,7 @@ def fit(config: FitConfig, *, command: str | None = None, reporter: Reporter | N
                         raise ConfigError(f"{plan.out} changed while the run was being planned: start it again")
                 trainer = Trainer(plan, procs, command, reporter)
                 trainer.run()
+                finished = True
                 return trainer.out
     finally:
-        stop(procs)
+        stop(procs, finished=finished)
