@@ -174,7 +174,7 @@ def plot_curves(summary: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
     for shots in sorted({int(key.split("/")[0]) for key in summary}):
         cells = {key: s for key, s in summary.items() if int(key.split("/")[0]) == shots}
         first = next(iter(cells.values()))
-        series = {f"{key.split('/')[1]} {key.split('/')[2]} ({len(s['seeds'])} seeds)":
+        series = {f"{key.split('/')[1]} {key.split('/')[2]} n={len(s['seeds'])}":
                   [p["fid"] for p in s["mean_curve"]] for key, s in cells.items()}
         paths.append(plot_losses([int(p["step"]) for p in first["mean_curve"]], series,
                                  folder / f"classext_fid_{shots}.png",
