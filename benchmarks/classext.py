@@ -16,10 +16,12 @@ Variants (``--variants``): ``default``, the adversarial objective's defaults (``
 ``--ema-decay 0.999``, ``--freeze-d 0``); ``plain``, ``--augment off --ema-decay 0`` (the training
 before those options existed).
 
-Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continues it); reported per
-(shots, method, variant), mean ± std over seeds: the best mean FID over the two classes and the
-step it was reached, KMMD there, the first evaluated step at which the run reached the best FID of
-``bsa`` with the same seed and variant, and the FID change over the last three evaluations.
+Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continues it), and step 0
+(each new class as the average old class, where ``kpcbn`` and ``bsa`` both start) once per
+(shots, seed); reported per (shots, method, variant), mean ± std over seeds: the best mean FID
+over the two classes and the step it was reached, KMMD there, the first evaluated step at which
+the run reached the best FID of ``bsa`` with the same seed and variant, and the FID change over
+the last three evaluations.
 
     python benchmarks/classext.py --shots 25 --methods kpcbn bsa --variants default plain --seeds 0 1 2
 
@@ -41,7 +43,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import all_rows, fmt, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
+from _jobs import all_rows, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
 
 NEW_CLASSES = (8, 9)
 METHODS: dict[str, dict[str, Any]] = {
@@ -54,6 +56,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "plain": {"augment": "off", "ema_decay": 0.0},
 }
+START = "start"
+"""The job evaluating step 0 of each (shots, seed), untrained (no method, no variant)."""
 
 
 def split(labels: torch.Tensor, shots: int, seed: int) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
@@ -67,9 +71,37 @@ def split(labels: torch.Tensor, shots: int, seed: int) -> tuple[dict[int, torch.
     return train, real
 
 
+def start_base() -> Any:
+    """``digits32`` with a fresh ``kpcbn`` adapter for 8 and 9: every run's step 0 (each new class
+    generated as the average old class, for ``kpcbn`` and ``bsa`` alike)."""
+    from adaptkit import attach_adapter
+    from adaptkit.bases import load_base
+
+    base = load_base("digits32")
+    attach_adapter(base.generator, "kpcbn", num_new_classes=len(NEW_CLASSES))
+    base.add_classes(len(NEW_CLASSES))
+    return base
+
+
+def score(base: Any, step: int, job: dict[str, Any], images: torch.Tensor, real: dict[int, torch.Tensor],
+          extractor: Any) -> dict[str, float]:
+    """FID and KMMD of each new class's samples against its held-out real images, and their means."""
+    from adaptkit import evaluate, sample_images
+
+    point: dict[str, float] = {"step": step}
+    for c in NEW_CLASSES:
+        generated = sample_images(base, job["samples"], class_id=str(c), seed=job["seed"])
+        report = evaluate(generated, images[real[c]], extractor=extractor, diversity="feature-maps", seed=job["seed"])
+        point[f"fid_{c}"], point[f"kmmd_{c}"] = report.fid, report.kmmd
+    point["fid"] = sum(point[f"fid_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
+    point["kmmd"] = sum(point[f"kmmd_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
+    return point
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one method on one split in stages, evaluating after each (in a worker process)."""
-    from adaptkit import FitConfig, evaluate, fit, load_feature_extractor, sample_images
+    """Train one method on one split in stages, evaluating after each (in a worker process); the
+    ``start`` job evaluates step 0 only."""
+    from adaptkit import FitConfig, fit, load_feature_extractor
     from adaptkit.images import save_images
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
@@ -79,11 +111,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     mnist = load_mnist(Path(job["mnist"]), digits=NEW_CLASSES)
     train, real = split(mnist.labels, job["shots"], job["seed"])
+    extractor, _ = load_feature_extractor("embedded")
+    if job["method"] == START:
+        curve = [score(start_base(), 0, job, mnist.images, real, extractor)]
+        return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
     data = Path(job["work"]) / "data" / job["key"]
     for c in NEW_CLASSES:
         save_images(mnist.images[train[c]], data / str(c))
     out = Path(job["work"]) / job["key"]
-    extractor, _ = load_feature_extractor("embedded")
     curve = []
     for step in range(job["eval_every"], job["steps"] + 1, job["eval_every"]):
         if curve:
@@ -93,16 +128,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                                device="cpu", quiet=True, overwrite=True, **METHODS[job["method"]],
                                **VARIANTS[job["variant"]])
         fit(config, reporter=SilentReporter())
-        base = load_run(out).base
-        point: dict[str, float] = {"step": step}
-        for c in NEW_CLASSES:
-            generated = sample_images(base, job["samples"], class_id=str(c), seed=job["seed"])
-            report = evaluate(generated, mnist.images[real[c]], extractor=extractor, diversity="feature-maps",
-                              seed=job["seed"])
-            point[f"fid_{c}"], point[f"kmmd_{c}"] = report.fid, report.kmmd
-        point["fid"] = sum(point[f"fid_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
-        point["kmmd"] = sum(point[f"kmmd_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
-        curve.append(point)
+        curve.append(score(load_run(out).base, step, job, mnist.images, real, extractor))
     return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
 
 
@@ -112,32 +138,40 @@ def _reached(curve: list[dict[str, float]], target: float) -> int | None:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per ``shots/method/variant``: the seeds, mean ± std over them of the best FID, its step,
-    KMMD and per-class FIDs there, the final FID and its change over the last three evaluations;
-    per seed, the step reaching the best FID of ``bsa`` (same shots, seed, variant; None: not
-    reached or no such bsa run) and whether the best was the last evaluation; the mean curve."""
+    """Per ``shots/method/variant`` (``shots/start/-`` for step 0): the seeds, mean ± std over them
+    of the best FID, its step, KMMD and per-class FIDs there, the final FID, and the mean curve;
+    for trained runs also the FID change over the last three evaluations and, per seed, the step
+    reaching the best FID of ``bsa`` (same shots, seed, variant; None: not reached or no such bsa
+    run), whether the best was the last evaluation and whether it beat step 0 (None: not measured)."""
     runs: dict[str, list[dict[str, Any]]] = {}
     for r in sorted(rows, key=lambda r: r["seed"]):
         runs.setdefault(f"{r['shots']}/{r['method']}/{r['variant']}", []).append(r)
     bsa_best = {(r["shots"], r["seed"], r["variant"]): min(p["fid"] for p in r["curve"])
                 for r in rows if r["method"] == "bsa"}
+    start = {(r["shots"], r["seed"]): r["curve"][0]["fid"] for r in rows if r["method"] == START}
     out = {}
     for key, group in runs.items():
         best = [min(r["curve"], key=lambda p: p["fid"]) for r in group]
-        targets = [bsa_best.get((r["shots"], r["seed"], r["variant"])) for r in group]
         stat = lambda values: dict(zip(("mean", "std"), mean_std(values)))  # noqa: E731
         out[key] = {
             "seeds": [r["seed"] for r in group],
             **{k: stat([b[k] for b in best]) for k in ("fid", "kmmd", *(f"fid_{c}" for c in NEW_CLASSES))},
             "best_step": stat([b["step"] for b in best]),
-            "final_fid": stat([r["curve"][-1]["fid"] for r in group]),
-            "last3_change": stat([r["curve"][-1]["fid"] - r["curve"][-3]["fid"] for r in group]),
-            "best_at_last": [b["step"] == r["curve"][-1]["step"] for b, r in zip(best, group)],
-            "steps_to_bsa_best": [None if t is None else _reached(r["curve"], t) for r, t in zip(group, targets)],
             "best_steps": [int(b["step"]) for b in best],
+            "final_fid": stat([r["curve"][-1]["fid"] for r in group]),
             "steps": int(group[0]["curve"][-1]["step"]),
             "mean_curve": [{"step": p["step"], "fid": sum(r["curve"][i]["fid"] for r in group) / len(group)}
                            for i, p in enumerate(group[0]["curve"])],
+        }
+        if group[0]["method"] == START:
+            continue
+        targets = [bsa_best.get((r["shots"], r["seed"], r["variant"])) for r in group]
+        out[key] |= {
+            "last3_change": stat([r["curve"][-1]["fid"] - r["curve"][-3]["fid"] for r in group]),
+            "best_at_last": [b["step"] == r["curve"][-1]["step"] for b, r in zip(best, group)],
+            "steps_to_bsa_best": [None if t is None else _reached(r["curve"], t) for r, t in zip(group, targets)],
+            "beat_start": [None if (r["shots"], r["seed"]) not in start else b["fid"] < start[(r["shots"], r["seed"])]
+                           for b, r in zip(best, group)],
         }
     return out
 
@@ -154,6 +188,11 @@ def claims(summary: dict[str, dict[str, Any]]) -> list[str]:
         paired = [(kr, bs) for s, kr in zip(k["seeds"], k["steps_to_bsa_best"]) if s in b["seeds"]
                   for bs in [b["best_steps"][b["seeds"].index(s)]]]
         ratios = [f"{bs / kr:.1f}×" if kr else "not reached" for kr, bs in paired]
+        zero = summary.get(f"{shots}/{START}/-")
+        versus_start = "" if zero is None else (
+            f"; step 0 (the average old class) FID {zero['fid']['mean']:.1f} ± {zero['fid']['std']:.1f}, best below "
+            f"it: kpcbn {sum(x is True for x in k['beat_start'])}/{sum(x is not None for x in k['beat_start'])}, "
+            f"bsa {sum(x is True for x in b['beat_start'])}/{sum(x is not None for x in b['beat_start'])} seeds")
         out.append(
             f"{variant}, {shots} images/class, seeds {b['seeds']}, {k['steps']} steps: kpcbn reached bsa's best FID "
             f"(same seed) in {sum(kr is not None for kr, _ in paired)}/{len(paired)} seeds, at steps "
@@ -162,21 +201,26 @@ def claims(summary: dict[str, dict[str, Any]]) -> list[str]:
             f"{b['fid']['mean']:.1f} ± {b['fid']['std']:.1f}; FID change over the last 3 evaluations kpcbn "
             f"{k['last3_change']['mean']:+.1f} ± {k['last3_change']['std']:.1f}, bsa {b['last3_change']['mean']:+.1f} "
             f"± {b['last3_change']['std']:.1f}; best at the last evaluation: kpcbn {sum(k['best_at_last'])}/"
-            f"{len(k['seeds'])}, bsa {sum(b['best_at_last'])}/{len(b['seeds'])} seeds")
+            f"{len(k['seeds'])}, bsa {sum(b['best_at_last'])}/{len(b['seeds'])} seeds{versus_start}")
     return out
 
 
 def plot_curves(summary: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
-    """One PNG per image count: each (method, variant)'s FID against the step, mean over its seeds."""
+    """One PNG per image count: each (method, variant)'s FID against the step, mean over its seeds,
+    and step 0's as a flat line."""
     from adaptkit.plot import plot_losses
 
     paths = []
     for shots in sorted({int(key.split("/")[0]) for key in summary}):
-        cells = {key: s for key, s in summary.items() if int(key.split("/")[0]) == shots}
-        first = next(iter(cells.values()))
+        cells = {key: s for key, s in summary.items() if int(key.split("/")[0]) == shots and START not in key}
+        if not cells:
+            continue
+        steps = [int(p["step"]) for p in next(iter(cells.values()))["mean_curve"]]
         series = {f"{key.split('/')[1]} {key.split('/')[2]} n={len(s['seeds'])}":
                   [p["fid"] for p in s["mean_curve"]] for key, s in cells.items()}
-        paths.append(plot_losses([int(p["step"]) for p in first["mean_curve"]], series,
+        if (zero := summary.get(f"{shots}/{START}/-")) is not None:
+            series[f"step 0 n={len(zero['seeds'])}"] = [zero["fid"]["mean"]] * len(steps)
+        paths.append(plot_losses(steps, series,
                                  folder / f"classext_fid_{shots}.png",
                                  title=f"FID of the new classes 8 and 9 ({shots} images per class, mean over seeds)"))
     return paths
@@ -184,8 +228,8 @@ def plot_curves(summary: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
 
 def comparison_grid(rows: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path | None:
     """One PNG for the lowest seed's largest image count among the finished runs whose folders
-    exist: real 8s and 9s (held out), then each run's samples of 8 and of 9, one row each, in
-    ``rows`` order. None when no such run folder exists."""
+    exist: real 8s and 9s (held out), step 0's, then each run's samples of 8 and of 9, one row
+    each, in ``rows`` order. None when no such run folder exists."""
     from adaptkit import sample_images, save_grid
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
@@ -198,6 +242,7 @@ def comparison_grid(rows: list[dict[str, Any]], path: Path, per_row: int = 12) -
     mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
     _, real = split(mnist.labels, shots, seed)
     images = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
+    images += [sample_images(start_base(), per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
     for r in cell:
         base = load_run(Path(r["work"]) / r["key"]).base
         images += [sample_images(base, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
@@ -216,10 +261,12 @@ def render(summary: dict[str, dict[str, Any]]) -> tuple[Table, str]:
         return f"{stat['mean']:{sign}.{digits}f} ± {stat['std']:.{digits}f}"
     for key, s in sorted(summary.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0].split("/")[2])):
         shots, method, variant = key.split("/")
-        cells = [shots, variant, method, " ".join(map(str, s["seeds"])), ms(s["fid"], 1),
-                 f"{s['fid_8']['mean']:.1f}, {s['fid_9']['mean']:.1f}", ms(s["best_step"], 0), ms(s["kmmd"], 3),
-                 ", ".join("–" if v is None else str(v) for v in s["steps_to_bsa_best"]), ms(s["final_fid"], 1),
-                 ms(s["last3_change"], 1, "+"), f"{sum(s['best_at_last'])}/{len(s['seeds'])}"]
+        cells = [shots, variant, "step 0" if method == START else method, " ".join(map(str, s["seeds"])),
+                 ms(s["fid"], 1), f"{s['fid_8']['mean']:.1f}, {s['fid_9']['mean']:.1f}", ms(s["best_step"], 0),
+                 ms(s["kmmd"], 3)]
+        cells += ["–"] * 4 if method == START else [
+            ", ".join("–" if v is None else str(v) for v in s["steps_to_bsa_best"]), ms(s["final_fid"], 1),
+            ms(s["last3_change"], 1, "+"), f"{sum(s['best_at_last'])}/{len(s['seeds'])}"]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     return table, "\n".join(lines) + "\n"
@@ -252,6 +299,9 @@ def main() -> None:
              "variant": v, "steps": args.steps, "eval_every": args.eval_every, "samples": args.samples,
              "mnist": str(mnist), "work": str(args.work)}
             for seed in args.seeds for s in args.shots for v in args.variants for m in args.methods]  # seed-major
+    jobs += [{"key": f"{s}-s{seed}-{START}", "shots": s, "seed": seed, "method": START, "variant": "-",
+              "samples": args.samples, "mnist": str(mnist), "work": str(args.work)}
+             for seed in args.seeds for s in args.shots]
     started = time.perf_counter()
     recorded = recorded_jobs(args.json)
 
