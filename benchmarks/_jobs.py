@@ -32,11 +32,13 @@ def recorded_jobs(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def run_jobs(jobs: list[dict[str, Any]], worker: Callable[[dict[str, Any]], dict[str, Any]], cache: Path,
-             workers: int, threads: int, recorded: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+             workers: int, threads: int, recorded: dict[str, dict[str, Any]] | None = None,
+             on_result: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
     """``worker(job)`` for every job (each has a unique ``key``), ``workers`` at a time in fresh
     processes of ``threads`` threads. A job in ``recorded`` (see :func:`recorded_jobs`) or whose
     result is in ``cache/<key>.json`` is not run again. Returns the results in job order, each
-    merged with its job."""
+    merged with its job; ``on_result``, if given, gets the finished ones so far (in job order)
+    after each job that finishes here, e.g. to rewrite the results file."""
     cache.mkdir(parents=True, exist_ok=True)
     recorded = recorded or {}
     done = {j["key"]: recorded[j["key"]] for j in jobs if j["key"] in recorded}
@@ -55,6 +57,8 @@ def run_jobs(jobs: list[dict[str, Any]], worker: Callable[[dict[str, Any]], dict
             write_json(cache / f"{job['key']}.json", result)
             done[job["key"]] = result
             progress.update(task, advance=1, description=f"done: {job['key']}")
+            if on_result is not None:
+                on_result([{**j, **done[j["key"]]} for j in jobs if j["key"] in done])
     return [{**j, **done[j["key"]]} for j in jobs]
 
 

@@ -12,11 +12,22 @@ Methods (every one is ``adaptkit fit --objective adversarial --data DIR`` with c
 - ``transfergan``: the same new-class rows plus every generator weight fine-tuned
   (``--unfreeze all --lr-base 2e-4``), as TransferGAN fine-tunes the whole GAN.
 
-Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continues it); reported:
-each method's best mean FID over the two classes and the step it was reached, KMMD there, and
-the first evaluated step at which it reached ``bsa``'s best FID.
+Variants (``--variants``): ``default``, the adversarial objective's defaults (``--augment on``,
+``--ema-decay 0.999``, ``--freeze-d 0``); ``plain``, ``--augment off --ema-decay 0`` (the training
+before those options existed).
 
-    python benchmarks/classext.py [--shots 10 25 100] [--steps 1500 --eval-every 150]
+Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continues it), and step 0
+(each new class as the average old class, where ``kpcbn`` and ``bsa`` both start) once per
+(shots, seed); reported per (shots, method, variant), mean ± std over seeds: the best mean FID
+over the two classes and the step it was reached, KMMD there, the first evaluated step at which
+the run reached the best FID of ``bsa`` with the same seed and variant, and the FID change over
+the last three evaluations.
+
+    python benchmarks/classext.py --shots 25 --methods kpcbn bsa --variants default plain --seeds 0 1 2
+
+Results per job are cached in ``--work`` and kept in ``--json`` (rewritten after each finished
+job, with the ``.md`` table and the pictures): a rerun skips the jobs either holds, so a later
+invocation (another seed) extends the committed results.
 """
 from __future__ import annotations
 
@@ -32,7 +43,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import run_jobs, save_results  # noqa: E402
+from _jobs import all_rows, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
 
 NEW_CLASSES = (8, 9)
 METHODS: dict[str, dict[str, Any]] = {
@@ -41,6 +52,12 @@ METHODS: dict[str, dict[str, Any]] = {
     "transfergan": {"adapter": "kpcbn", "adapter_options": {"propagate": False}, "unfreeze": ["all"],
                     "lr_base": 2e-4},
 }
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "plain": {"augment": "off", "ema_decay": 0.0},
+}
+START = "start"
+"""The job evaluating step 0 of each (shots, seed), untrained (no method, no variant)."""
 
 
 def split(labels: torch.Tensor, shots: int, seed: int) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
@@ -54,9 +71,37 @@ def split(labels: torch.Tensor, shots: int, seed: int) -> tuple[dict[int, torch.
     return train, real
 
 
+def start_base() -> Any:
+    """``digits32`` with a fresh ``kpcbn`` adapter for 8 and 9: every run's step 0 (each new class
+    generated as the average old class, for ``kpcbn`` and ``bsa`` alike)."""
+    from adaptkit import attach_adapter
+    from adaptkit.bases import load_base
+
+    base = load_base("digits32")
+    attach_adapter(base.generator, "kpcbn", num_new_classes=len(NEW_CLASSES))
+    base.add_classes(len(NEW_CLASSES))
+    return base
+
+
+def score(base: Any, step: int, job: dict[str, Any], images: torch.Tensor, real: dict[int, torch.Tensor],
+          extractor: Any) -> dict[str, float]:
+    """FID and KMMD of each new class's samples against its held-out real images, and their means."""
+    from adaptkit import evaluate, sample_images
+
+    point: dict[str, float] = {"step": step}
+    for c in NEW_CLASSES:
+        generated = sample_images(base, job["samples"], class_id=str(c), seed=job["seed"])
+        report = evaluate(generated, images[real[c]], extractor=extractor, diversity="feature-maps", seed=job["seed"])
+        point[f"fid_{c}"], point[f"kmmd_{c}"] = report.fid, report.kmmd
+    point["fid"] = sum(point[f"fid_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
+    point["kmmd"] = sum(point[f"kmmd_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
+    return point
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one method on one split in stages, evaluating after each (in a worker process)."""
-    from adaptkit import FitConfig, evaluate, fit, load_feature_extractor, sample_images
+    """Train one method on one split in stages, evaluating after each (in a worker process); the
+    ``start`` job evaluates step 0 only."""
+    from adaptkit import FitConfig, fit, load_feature_extractor
     from adaptkit.images import save_images
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
@@ -66,97 +111,162 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     mnist = load_mnist(Path(job["mnist"]), digits=NEW_CLASSES)
     train, real = split(mnist.labels, job["shots"], job["seed"])
+    extractor, _ = load_feature_extractor("embedded")
+    if job["method"] == START:
+        curve = [score(start_base(), 0, job, mnist.images, real, extractor)]
+        return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
     data = Path(job["work"]) / "data" / job["key"]
     for c in NEW_CLASSES:
         save_images(mnist.images[train[c]], data / str(c))
     out = Path(job["work"]) / job["key"]
-    extractor, _ = load_feature_extractor("embedded")
     curve = []
     for step in range(job["eval_every"], job["steps"] + 1, job["eval_every"]):
         if curve:
             config = resume_config(out, steps=step)
         else:
             config = FitConfig(data=str(data), out=str(out), objective="adversarial", seed=job["seed"], steps=step,
-                               device="cpu", quiet=True, overwrite=True, **METHODS[job["method"]])
+                               device="cpu", quiet=True, overwrite=True, **METHODS[job["method"]],
+                               **VARIANTS[job["variant"]])
         fit(config, reporter=SilentReporter())
-        base = load_run(out).base
-        point: dict[str, float] = {"step": step}
-        for c in NEW_CLASSES:
-            generated = sample_images(base, job["samples"], class_id=str(c), seed=job["seed"])
-            report = evaluate(generated, mnist.images[real[c]], extractor=extractor, diversity="feature-maps",
-                              seed=job["seed"])
-            point[f"fid_{c}"], point[f"kmmd_{c}"] = report.fid, report.kmmd
-        point["fid"] = sum(point[f"fid_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
-        point["kmmd"] = sum(point[f"kmmd_{c}"] for c in NEW_CLASSES) / len(NEW_CLASSES)
-        curve.append(point)
-    return {"curve": curve, "seconds": round(time.perf_counter() - started, 1)}
+        curve.append(score(load_run(out).base, step, job, mnist.images, real, extractor))
+    return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
 
 
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (shots, method): best mean FID and its step, KMMD there, per-class FIDs there, and the
-    first step reaching bsa's best FID of the same shots (curves averaged over seeds)."""
-    curves: dict[tuple[int, str], list[list[dict]]] = {}
-    for r in rows:
-        curves.setdefault((r["shots"], r["method"]), []).append(r["curve"])
-    mean_curves = {key: [{k: sum(c[i][k] for c in runs) / len(runs) for k in runs[0][i]}
-                         for i in range(len(runs[0]))] for key, runs in curves.items()}
-    out = []
-    for (shots, method), curve in mean_curves.items():
-        best = min(curve, key=lambda p: p["fid"])
-        target = min(p["fid"] for p in mean_curves[(shots, "bsa")]) if (shots, "bsa") in mean_curves else None
-        reached = next((int(p["step"]) for p in curve if target is not None and p["fid"] <= target), None)
-        out.append({"shots": shots, "method": method, "seeds": len(curves[(shots, method)]),
-                    "best_fid": best["fid"], "best_step": int(best["step"]), "kmmd_at_best": best["kmmd"],
-                    **{f"fid_{c}_at_best": best[f"fid_{c}"] for c in NEW_CLASSES},
-                    "steps_to_bsa_best": reached, "final_fid": curve[-1]["fid"], "curve": curve})
+def _reached(curve: list[dict[str, float]], target: float) -> int | None:
+    """The first evaluated step whose FID is at most ``target`` (None: never)."""
+    return next((int(p["step"]) for p in curve if p["fid"] <= target), None)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per ``shots/method/variant`` (``shots/start/-`` for step 0): the seeds, mean ± std over them
+    of the best FID, its step, KMMD and per-class FIDs there, the final FID, and the mean curve;
+    for trained runs also the FID change over the last three evaluations and, per seed, the step
+    reaching the best FID of ``bsa`` (same shots, seed, variant; None: not reached or no such bsa
+    run), whether the best was the last evaluation and whether it beat step 0 (None: not measured)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        runs.setdefault(f"{r['shots']}/{r['method']}/{r['variant']}", []).append(r)
+    bsa_best = {(r["shots"], r["seed"], r["variant"]): min(p["fid"] for p in r["curve"])
+                for r in rows if r["method"] == "bsa"}
+    start = {(r["shots"], r["seed"]): r["curve"][0]["fid"] for r in rows if r["method"] == START}
+    out = {}
+    for key, group in runs.items():
+        best = [min(r["curve"], key=lambda p: p["fid"]) for r in group]
+        stat = lambda values: dict(zip(("mean", "std"), mean_std(values)))  # noqa: E731
+        out[key] = {
+            "seeds": [r["seed"] for r in group],
+            **{k: stat([b[k] for b in best]) for k in ("fid", "kmmd", *(f"fid_{c}" for c in NEW_CLASSES))},
+            "best_step": stat([b["step"] for b in best]),
+            "best_steps": [int(b["step"]) for b in best],
+            "final_fid": stat([r["curve"][-1]["fid"] for r in group]),
+            "steps": int(group[0]["curve"][-1]["step"]),
+            "mean_curve": [{"step": p["step"], "fid": sum(r["curve"][i]["fid"] for r in group) / len(group)}
+                           for i, p in enumerate(group[0]["curve"])],
+        }
+        if group[0]["method"] == START:
+            continue
+        targets = [bsa_best.get((r["shots"], r["seed"], r["variant"])) for r in group]
+        out[key] |= {
+            "last3_change": stat([r["curve"][-1]["fid"] - r["curve"][-3]["fid"] for r in group]),
+            "best_at_last": [b["step"] == r["curve"][-1]["step"] for b, r in zip(best, group)],
+            "steps_to_bsa_best": [None if t is None else _reached(r["curve"], t) for r, t in zip(group, targets)],
+            "beat_start": [None if (r["shots"], r["seed"]) not in start else b["fid"] < start[(r["shots"], r["seed"])]
+                           for b, r in zip(best, group)],
+        }
     return out
 
 
-def plot_curves(summary: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """One PNG per image count: each method's mean FID against the training step."""
+def claims(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """kpcbn against bsa per (shots, variant) where both ran: steps to bsa's best per seed, the
+    ratio bsa's best step / kpcbn's, best FIDs, and whether the curves had flattened."""
+    out = []
+    for key, k in summary.items():
+        shots, method, variant = key.split("/")
+        b = summary.get(f"{shots}/bsa/{variant}")
+        if method != "kpcbn" or b is None:
+            continue
+        paired = [(kr, bs) for s, kr in zip(k["seeds"], k["steps_to_bsa_best"]) if s in b["seeds"]
+                  for bs in [b["best_steps"][b["seeds"].index(s)]]]
+        ratios = [f"{bs / kr:.1f}×" if kr else "not reached" for kr, bs in paired]
+        zero = summary.get(f"{shots}/{START}/-")
+        versus_start = "" if zero is None else (
+            f"; step 0 (the average old class) FID {zero['fid']['mean']:.1f} ± {zero['fid']['std']:.1f}, best below "
+            f"it: kpcbn {sum(x is True for x in k['beat_start'])}/{sum(x is not None for x in k['beat_start'])}, "
+            f"bsa {sum(x is True for x in b['beat_start'])}/{sum(x is not None for x in b['beat_start'])} seeds")
+        out.append(
+            f"{variant}, {shots} images/class, seeds {b['seeds']}, {k['steps']} steps: kpcbn reached bsa's best FID "
+            f"(same seed) in {sum(kr is not None for kr, _ in paired)}/{len(paired)} seeds, at steps "
+            f"{[kr for kr, _ in paired]} vs bsa's best at {[bs for _, bs in paired]} (bsa's step / kpcbn's: "
+            f"{', '.join(ratios)}); best FID kpcbn {k['fid']['mean']:.1f} ± {k['fid']['std']:.1f} vs bsa "
+            f"{b['fid']['mean']:.1f} ± {b['fid']['std']:.1f}; FID change over the last 3 evaluations kpcbn "
+            f"{k['last3_change']['mean']:+.1f} ± {k['last3_change']['std']:.1f}, bsa {b['last3_change']['mean']:+.1f} "
+            f"± {b['last3_change']['std']:.1f}; best at the last evaluation: kpcbn {sum(k['best_at_last'])}/"
+            f"{len(k['seeds'])}, bsa {sum(b['best_at_last'])}/{len(b['seeds'])} seeds{versus_start}")
+    return out
+
+
+def plot_curves(summary: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
+    """One PNG per image count: each (method, variant)'s FID against the step, mean over its seeds,
+    and step 0's as a flat line."""
     from adaptkit.plot import plot_losses
 
     paths = []
-    for shots in sorted({s["shots"] for s in summary}):
-        runs = [s for s in summary if s["shots"] == shots]
-        steps = [int(p["step"]) for p in runs[0]["curve"]]
-        paths.append(plot_losses(steps, {s["method"]: [p["fid"] for p in s["curve"]] for s in runs},
+    for shots in sorted({int(key.split("/")[0]) for key in summary}):
+        cells = {key: s for key, s in summary.items() if int(key.split("/")[0]) == shots and START not in key}
+        if not cells:
+            continue
+        steps = [int(p["step"]) for p in next(iter(cells.values()))["mean_curve"]]
+        series = {f"{key.split('/')[1]} {key.split('/')[2]} n={len(s['seeds'])}":
+                  [p["fid"] for p in s["mean_curve"]] for key, s in cells.items()}
+        if (zero := summary.get(f"{shots}/{START}/-")) is not None:
+            series[f"step 0 n={len(zero['seeds'])}"] = [zero["fid"]["mean"]] * len(steps)
+        paths.append(plot_losses(steps, series,
                                  folder / f"classext_fid_{shots}.png",
-                                 title=f"FID of the new classes 8 and 9 ({shots} images per class)"))
+                                 title=f"FID of the new classes 8 and 9 ({shots} images per class, mean over seeds)"))
     return paths
 
 
-def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path:
-    """One PNG for the first seed's largest image count: real 8s and 9s (held out), then each
-    method's samples of 8 and of 9, one row each."""
+def comparison_grid(rows: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path | None:
+    """One PNG for the lowest seed's largest image count among the finished runs whose folders
+    exist: real 8s and 9s (held out), step 0's, then each run's samples of 8 and of 9, one row
+    each, in ``rows`` order. None when no such run folder exists."""
     from adaptkit import sample_images, save_grid
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
 
-    shots = max(j["shots"] for j in jobs)
-    cell = [j for j in jobs if j["shots"] == shots and j["seed"] == jobs[0]["seed"]]
+    present = [r for r in rows if (Path(r["work"]) / r["key"]).is_dir()]
+    if not present:
+        return None
+    shots, seed = max(r["shots"] for r in present), min(r["seed"] for r in present)
+    cell = [r for r in present if r["shots"] == shots and r["seed"] == seed]
     mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
-    _, real = split(mnist.labels, shots, cell[0]["seed"])
-    rows = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
-    for j in cell:
-        base = load_run(Path(j["work"]) / j["key"]).base
-        rows += [sample_images(base, per_row, class_id=str(c), seed=j["seed"]) for c in NEW_CLASSES]
-    return save_grid(torch.cat(rows), path, nrow=per_row)
+    _, real = split(mnist.labels, shots, seed)
+    images = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
+    images += [sample_images(start_base(), per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
+    for r in cell:
+        base = load_run(Path(r["work"]) / r["key"]).base
+        images += [sample_images(base, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
+    return save_grid(torch.cat(images), path, nrow=per_row)
 
 
-def render(summary: list[dict[str, Any]]) -> tuple[Table, str]:
-    head = ["images / class", "method", "best FID ↓ (8, 9)", "at step", "KMMD there ↓",
-            "steps to bsa's best FID", "FID at the end"]
+def render(summary: dict[str, dict[str, Any]]) -> tuple[Table, str]:
+    """The rich table and its markdown twin (mean ± std over the seeds listed)."""
+    head = ["images / class", "variant", "method", "seeds", "best FID ↓", "(8, 9) there", "at step", "KMMD there ↓",
+            "steps to bsa's best FID (per seed)", "FID at the end", "ΔFID last 3 evals", "best at last eval"]
     table = Table(title="class extension of digits32 with 8 and 9 (FID/KMMD: mean of the two new classes)")
     for h in head:
-        table.add_column(h, justify="left" if h == "method" else "right")
+        table.add_column(h, justify="left" if h in ("variant", "method") else "right")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for s in summary:
-        cells = [str(s["shots"]), s["method"],
-                 f"{s['best_fid']:.1f} ({s['fid_8_at_best']:.1f}, {s['fid_9_at_best']:.1f})",
-                 str(s["best_step"]), f"{s['kmmd_at_best']:.3f}",
-                 "not reached" if s["steps_to_bsa_best"] is None else str(s["steps_to_bsa_best"]),
-                 f"{s['final_fid']:.1f}"]
+    def ms(stat: dict[str, float], digits: int, sign: str = "") -> str:
+        return f"{stat['mean']:{sign}.{digits}f} ± {stat['std']:.{digits}f}"
+    for key, s in sorted(summary.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0].split("/")[2])):
+        shots, method, variant = key.split("/")
+        cells = [shots, variant, "step 0" if method == START else method, " ".join(map(str, s["seeds"])),
+                 ms(s["fid"], 1), f"{s['fid_8']['mean']:.1f}, {s['fid_9']['mean']:.1f}", ms(s["best_step"], 0),
+                 ms(s["kmmd"], 3)]
+        cells += ["–"] * 4 if method == START else [
+            ", ".join("–" if v is None else str(v) for v in s["steps_to_bsa_best"]), ms(s["final_fid"], 1),
+            ms(s["last3_change"], 1, "+"), f"{sum(s['best_at_last'])}/{len(s['seeds'])}"]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     return table, "\n".join(lines) + "\n"
@@ -166,8 +276,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     parser.add_argument("--shots", nargs="+", type=int, default=[10, 25, 100], help="training images per class")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="default: the adversarial defaults; plain: --augment off --ema-decay 0")
     parser.add_argument("--steps", type=int, default=1500, help="generator steps of each run")
     parser.add_argument("--eval-every", type=int, default=150)
     parser.add_argument("--samples", type=int, default=500, help="generated images per class and evaluation")
@@ -175,30 +287,37 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--work", type=Path, default=Path("runs/classext"), help="run folders and job cache")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/classext.json"))
-    parser.add_argument("--plots", type=Path, default=Path("docs/images"), help="where the FID curves go")
+    parser.add_argument("--plots", type=Path, default=Path("docs/images"), help="where the FID curves and samples go")
     args = parser.parse_args()
 
     mnist = args.data / "mnist-test"
     if not mnist.is_dir():
         parser.error(f"{mnist} not found: pass --data (the folder holding mnist-test/)")
-    jobs = [{"key": f"{s}-s{seed}-{m}-{args.steps}-{args.eval_every}", "shots": s, "seed": seed, "method": m,
-             "steps": args.steps, "eval_every": args.eval_every, "samples": args.samples, "mnist": str(mnist),
-             "work": str(args.work)}
-            for seed in args.seeds for s in args.shots for m in args.methods]
+    if args.steps < 3 * args.eval_every:
+        parser.error("--steps must allow at least 3 evaluations (--eval-every)")
+    jobs = [{"key": f"{s}-s{seed}-{m}-{v}-{args.steps}-{args.eval_every}", "shots": s, "seed": seed, "method": m,
+             "variant": v, "steps": args.steps, "eval_every": args.eval_every, "samples": args.samples,
+             "mnist": str(mnist), "work": str(args.work)}
+            for seed in args.seeds for s in args.shots for v in args.variants for m in args.methods]  # seed-major
+    jobs += [{"key": f"{s}-s{seed}-{START}", "shots": s, "seed": seed, "method": START, "variant": "-",
+              "samples": args.samples, "mnist": str(mnist), "work": str(args.work)}
+             for seed in args.seeds for s in args.shots]
     started = time.perf_counter()
-    rows = run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads)
-    wall = time.perf_counter() - started
-    summary = summarize(rows)
-    table, markdown = render(summary)
-    Console().print(table)
-    print(f"wall time {wall / 60:.1f} min for {len(jobs)} runs ({sum(r['seconds'] for r in rows) / 60:.1f} "
-          f"run-minutes, {args.workers} workers × {args.threads} thread)")
-    command = ("python benchmarks/classext.py " + " ".join(sys.argv[1:])).strip()
-    save_results(args.json, {"command": command, "torch": torch.__version__, "wall_time_s": round(wall, 1),
-                             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                             "summary": summary, "runs": rows}, markdown)
-    plots = [*plot_curves(summary, args.plots), comparison_grid(jobs, args.plots / "classext_samples.png")]
-    print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {', '.join(map(str, plots))}")
+    recorded = recorded_jobs(args.json)
+
+    def report(finished: list[dict[str, Any]]) -> None:
+        rows = all_rows(recorded, finished)
+        summary = summarize(rows)
+        table, markdown = render(summary)
+        checks = claims(summary)
+        Console().print(table, *checks, sep="\n")
+        save_extended(args.json, "classext.py", args, time.perf_counter() - started, rows, summary,
+                      markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n", claims=checks)
+        grid = comparison_grid(rows, args.plots / "classext_samples.png")
+        plots = [*plot_curves(summary, args.plots), *([grid] if grid else [])]
+        print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {', '.join(map(str, plots))}")
+
+    report(run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded, on_result=report))
 
 
 if __name__ == "__main__":
