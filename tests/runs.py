@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -45,6 +46,26 @@ def interrupt_on_call(monkeypatch, objective: type, call: int) -> None:
         return loss(self, index)
 
     monkeypatch.setattr(objective, "loss", interrupted)
+
+
+def change_loss(monkeypatch, objective: type, calls: Callable[[int], bool],
+                change: Callable[[Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]]) -> None:
+    """Make ``objective.loss`` return ``change(objective_instance, terms)`` instead of its terms on the
+    calls (counted from 1) that ``calls`` accepts."""
+    loss, count = objective.loss, 0
+
+    def changed(self, index):
+        nonlocal count
+        count += 1
+        terms = loss(self, index)
+        return change(self, terms) if calls(count) else terms
+
+    monkeypatch.setattr(objective, "loss", changed)
+
+
+def nan_pixel(objective: Any, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """For :func:`change_loss`: the pixel term (so the total) becomes NaN."""
+    return {**terms, "pixel": terms["pixel"] * float("nan")}
 
 
 def fit_config(data_dir: Path, out_dir: Path, **changes) -> FitConfig:

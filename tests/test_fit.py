@@ -17,7 +17,7 @@ from adaptkit.sample import generate_images
 from adaptkit.train import GloObjective, fit, resume_config
 from adaptkit.train.objectives import latent_spread
 from models import tiny_cond_generator
-from runs import fit_config, interrupt_on_call
+from runs import change_loss, fit_config, interrupt_on_call, nan_pixel
 
 TINY_COND = "python:models:tiny_cond_generator"
 RUN_FILES = ["adapter_config.json", "adapter_model.safetensors", "checkpoints", "interpolation.png",
@@ -144,16 +144,7 @@ def test_resume_can_extend_but_not_change_settings(tmp_path, blobs):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, blobs, monkeypatch):
-    calls = 0
-    loss = GloObjective.loss
-
-    def exploding(self, index):
-        nonlocal calls
-        calls += 1
-        terms = loss(self, index)
-        return {**terms, "pixel": terms["pixel"] * float("nan")} if calls >= 6 else terms
-
-    monkeypatch.setattr(GloObjective, "loss", exploding)
+    change_loss(monkeypatch, GloObjective, lambda call: call >= 6, nan_pixel)
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match=r"non-finite by step 6 \(total=nan, pixel=nan.*step-0000004\.json\) is kept"):
         fit(config(blobs, out, steps=10, log_every=2, checkpoint_every=4))

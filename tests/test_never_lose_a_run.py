@@ -30,7 +30,7 @@ from adaptkit.train.state import latest_checkpoint
 from clitools import invoke, one_line_error
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
-from runs import interrupt_on_call
+from runs import change_loss, interrupt_on_call, nan_pixel
 
 TINY = ["--base", "python:models:tiny_cond_generator", "--class", "1", "--perceptual", "none", "--samples", "4",
         "--quiet"]
@@ -153,15 +153,8 @@ class InfiniteGradient(torch.autograd.Function):
 
 
 def test_divergence_never_leaves_a_non_finite_last_checkpoint_to_resume(data, tmp_path, monkeypatch):
-    loss, calls = GloObjective.loss, 0
-
-    def update_blows_up(self, index):
-        nonlocal calls
-        calls += 1
-        terms = loss(self, index)
-        return {**terms, "pixel": terms["pixel"] + InfiniteGradient.apply(self.latents)} if calls == 3 else terms
-
-    monkeypatch.setattr(GloObjective, "loss", update_blows_up)
+    change_loss(monkeypatch, GloObjective, lambda call: call == 3,  # the update blows up
+                lambda objective, terms: {**terms, "pixel": terms["pixel"] + InfiniteGradient.apply(objective.latents)})
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match="the update of step 3 made the trained values non-finite"):
         fit(config(data, out, steps=6, log_every=1, checkpoint_every=1))
@@ -175,15 +168,7 @@ def test_divergence_never_leaves_a_non_finite_last_checkpoint_to_resume(data, tm
 
 
 def test_a_checkpoint_whose_values_give_a_nan_loss_is_dropped(data, tmp_path, monkeypatch):
-    loss, calls = GloObjective.loss, 0
-
-    def nan_from_step_4(self, index):
-        nonlocal calls
-        calls += 1
-        terms = loss(self, index)
-        return {**terms, "pixel": terms["pixel"] * float("nan")} if calls >= 4 else terms
-
-    monkeypatch.setattr(GloObjective, "loss", nan_from_step_4)
+    change_loss(monkeypatch, GloObjective, lambda call: call >= 4, nan_pixel)
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match=r"non-finite by step 4 .*step-0000002\.json\) is kept"):
         fit(config(data, out, steps=6, log_every=3, checkpoint_every=1))
