@@ -14,7 +14,9 @@ Methods (every one is ``adaptkit fit --objective adversarial --data DIR`` with c
 
 Variants (``--variants``): ``default``, the adversarial objective's defaults (``--augment on``,
 ``--ema-decay 0.999``, ``--freeze-d 0``); ``plain``, ``--augment off --ema-decay 0`` (the training
-before those options existed).
+before those options existed); ``augment`` and ``ema``, one of the two without the other
+(``--ema-decay 0``, ``--augment off``); ``freezed2``, the defaults with the discriminator's first
+two of four blocks frozen (``--freeze-d 2``, FreezeD).
 
 Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continues it), and step 0
 (each new class as the average old class, where ``kpcbn`` and ``bsa`` both start) once per
@@ -55,6 +57,9 @@ METHODS: dict[str, dict[str, Any]] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "plain": {"augment": "off", "ema_decay": 0.0},
+    "augment": {"ema_decay": 0.0},
+    "ema": {"augment": "off"},
+    "freezed2": {"freeze_d": 2},
 }
 START = "start"
 """The job evaluating step 0 of each (shots, seed), untrained (no method, no variant)."""
@@ -279,7 +284,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                        help="default: the adversarial defaults; plain: --augment off --ema-decay 0")
+                        help="default: the adversarial defaults; plain: --augment off --ema-decay 0; "
+                             "augment: --ema-decay 0; ema: --augment off; freezed2: --freeze-d 2")
     parser.add_argument("--steps", type=int, default=1500, help="generator steps of each run")
     parser.add_argument("--eval-every", type=int, default=150)
     parser.add_argument("--samples", type=int, default=500, help="generated images per class and evaluation")

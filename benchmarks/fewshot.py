@@ -4,10 +4,10 @@ drawings (KMMD, mean variance, FID, LPIPS diversity; embedded ``features32`` ext
 several seeds.
 
 Methods (default: ``HEADLINE``): ``base`` (the unadapted base: the floor), ``bsa`` (fit's default
-adapter learning rate 0.05), ``bsa-lr0.01``, ``update-all`` (fine-tune every generator weight with
-the same ``glo`` objective, the BSA paper's baseline; fit's lr 1e-4, chosen by the sweep
-``update-all-lr3e-5``/``update-all-lr3e-4`` on a dev alphabet), ``pwgconv-rR`` (ratio R; its
-recommended rate 5e-4). Every fit is ``adaptkit fit`` with its defaults except the ones named here; the
+adapter learning rate 0.05; ``bsa-lr0.01``, ``bsa-lr0.2``), ``update-all`` (fine-tune every
+generator weight with the same ``glo`` objective, the BSA paper's baseline; fit's lr 1e-4, chosen by
+the sweep ``update-all-lr3e-5``/``update-all-lr3e-4`` on a dev alphabet), ``pwgconv-rR`` (ratio R;
+its recommended rate 5e-4; ``pwgconv-r8-lr2e-4``, ``pwgconv-r8-lr2e-3``). Every fit is ``adaptkit fit`` with its defaults except the ones named here; the
 training class of the conditional base is ``--class`` (every drawing is fed as that class). Each
 (alphabet, shots, seed) draws its training drawings at random; the rest of the alphabet is the
 real set; every method of that cell sees the same split.
@@ -41,6 +41,7 @@ ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 METHODS: dict[str, dict[str, Any]] = {
     "bsa": {"adapter": "bsa"},
     "bsa-lr0.01": {"adapter": "bsa", "lr_adapter": 0.01},
+    "bsa-lr0.2": {"adapter": "bsa", "lr_adapter": 0.2},
     "update-all": {"adapter": "none", "unfreeze": ["all"]},
     "update-all-lr3e-5": {"adapter": "none", "unfreeze": ["all"], "lr_base": 3e-5},
     "update-all-lr3e-4": {"adapter": "none", "unfreeze": ["all"], "lr_base": 3e-4},
@@ -48,6 +49,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "pwgconv-r2": {"adapter": "pwgconv", "adapter_options": {"ratio": 2}},
     "pwgconv-r4": {"adapter": "pwgconv", "adapter_options": {"ratio": 4}},
     "pwgconv-r8": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}},
+    "pwgconv-r8-lr2e-4": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}, "lr_adapter": 2e-4},
+    "pwgconv-r8-lr2e-3": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}, "lr_adapter": 2e-3},
 }
 HEADLINE = ("base", "bsa", "pwgconv-r8", "update-all")
 """The methods run by default (the others: learning-rate and ratio variants)."""
