@@ -15,14 +15,20 @@ real set; every method of that cell sees the same split.
     python benchmarks/fewshot.py                                   # everything (hours on 2 cores)
     python benchmarks/fewshot.py --alphabets Latin Korean --workers 2
 
+Each job's samples are also scored for memorization against its own training drawings (the
+memorization ratio, ≈ 1 for new drawings, → 0 for copies; ``adaptkit eval --train``).
+
 Results per job are cached in ``--work`` and kept in ``--json``: a rerun skips the jobs either
-holds, so a later invocation (another seed, another alphabet) extends the committed results. The
+holds, so a later invocation (another seed, another alphabet) extends the committed results.
+``--rescore`` scores the invocation's recorded jobs again from their run folders without fitting
+(the same numbers, plus any metric added since: jobs recorded before the memorization score). The
 table (every job in ``--json``) goes to the console, ``--json`` and the ``.md`` beside it; the
 sample grid is drawn for this invocation's first cell when its run folders are in ``--work``.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections import defaultdict
@@ -55,7 +61,7 @@ METHODS: dict[str, dict[str, Any]] = {
 HEADLINE = ("base", "bsa", "pwgconv-r8", "update-all")
 """The methods run by default (the others: learning-rate and ratio variants)."""
 METRICS = (("kmmd", "KMMD ↓", 3), ("mean_variance", "mean var. →1", 3), ("fid", "FID ↓", 1),
-           ("lpips_diversity", "LPIPS div.", 3))
+           ("lpips_diversity", "LPIPS div.", 3), ("memorization_ratio", "memorization →1", 3))
 
 
 def split(n: int, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,31 +72,42 @@ def split(n: int, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Fit one method on one cell (in a worker process) and evaluate its samples."""
-    from adaptkit import FitConfig, evaluate, fit, sample_images
+    from adaptkit import FitConfig, fit
     from adaptkit.images import save_images
-    from adaptkit.bases import load_base
     from adaptkit.bases.data32 import load_omniglot
-    from adaptkit.io.run_dir import load_run
     from adaptkit.train.progress import SilentReporter
 
     started = time.perf_counter()
     images = load_omniglot(Path(job["zip"]), alphabets=[job["alphabet"]]).images
-    train, real = split(len(images), job["shots"], job["seed"])
-    run_dir = Path(job["work"]) / job["key"]
-    if job["method"] == "base":
-        base = load_base("digits32")
-    else:
+    train, _ = split(len(images), job["shots"], job["seed"])
+    if job["method"] != "base":
         data = Path(job["work"]) / "data" / job["key"]
         save_images(images[train], data)
         settings = {**METHODS[job["method"]], **job["fit"]}
-        fit(FitConfig(data=str(data), out=str(run_dir), class_id=job["class_id"], seed=job["seed"],
-                      device="cpu", quiet=True, overwrite=True, **settings), reporter=SilentReporter())
-        base = load_run(run_dir).base
+        fit(FitConfig(data=str(data), out=str(Path(job["work"]) / job["key"]), class_id=job["class_id"],
+                      seed=job["seed"], device="cpu", quiet=True, overwrite=True, **settings),
+            reporter=SilentReporter())
     fit_s = time.perf_counter() - started
+    return {**score_job(job), "fit_s": round(fit_s, 1)}
+
+
+def score_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the samples of a job's generator (the base, or its run folder's) against the rest of
+    the alphabet, and their memorization against the job's training drawings (in a worker process;
+    with ``--rescore``, for a job fitted before)."""
+    from adaptkit import evaluate, sample_images
+    from adaptkit.bases import load_base
+    from adaptkit.bases.data32 import load_omniglot
+    from adaptkit.io.run_dir import load_run
+
+    images = load_omniglot(Path(job["zip"]), alphabets=[job["alphabet"]]).images
+    train, real = split(len(images), job["shots"], job["seed"])
+    base = load_base("digits32") if job["method"] == "base" else load_run(Path(job["work"]) / job["key"]).base
     generated = sample_images(base, job["samples"], class_id=job["class_id"], seed=job["seed"])
-    report = evaluate(generated, images[real], extractor="embedded", diversity="feature-maps", seed=job["seed"])
+    report = evaluate(generated, images[real], train=images[train], extractor="embedded", diversity="feature-maps",
+                      seed=job["seed"])
     return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
-            "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor}
+            "near_copies": report.near_copies, "real_images": len(real), "features": report.extractor}
 
 
 def comparison_grid(jobs: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path:
@@ -122,11 +139,11 @@ def table(rows: list[dict[str, Any]], methods: list[str]) -> tuple[Table, str, d
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     summary = {}
     for (alphabet, shots, method), group in cells.items():
-        values = [fmt([g[m] for g in group], d) for m, _, d in METRICS]
+        values = [fmt([g.get(m, math.nan) for g in group], d) for m, _, d in METRICS]
         rich_table.add_row(alphabet, str(shots), method, *values)
         lines.append(f"| {alphabet} | {shots} | {method} | " + " | ".join(values) + " |")
         summary[f"{alphabet}/{shots}/{method}"] = {
-            m: dict(zip(("mean", "std"), mean_std([g[m] for g in group]))) for m, _, _ in METRICS}
+            m: dict(zip(("mean", "std"), mean_std([g.get(m, math.nan) for g in group]))) for m, _, _ in METRICS}
     return rich_table, "\n".join(lines) + "\n", summary
 
 
@@ -167,6 +184,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--work", type=Path, default=Path("runs/fewshot"), help="run folders and job cache")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fewshot.json"))
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the recorded jobs again from their run folders (nothing is fit), e.g. "
+                             "after a metric was added")
     parser.add_argument("--grid", type=Path, default=Path("docs/images/fewshot_samples.png"),
                         help="training drawings and each method's samples for the first cell")
     args = parser.parse_args()
@@ -189,7 +209,12 @@ def main() -> None:
                                  "zip": str(zip_path), "work": str(args.work), "fit": fit_settings})
     started = time.perf_counter()
     recorded = recorded_jobs(args.json)
-    rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
+    if args.rescore:
+        jobs = [j for j in jobs if j["key"] in recorded]
+        rescored = run_jobs(jobs, score_job, args.work / "rescored", args.workers, args.threads)
+        rows = all_rows(recorded, [{**recorded[r["key"]], **r} for r in rescored])
+    else:
+        rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
     wall = time.perf_counter() - started
     rich_table, markdown, summary = table(rows, args.methods)
     checks = claims(summary, list(ALPHABETS), sorted({r["shots"] for r in rows}), args.methods)
