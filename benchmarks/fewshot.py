@@ -21,7 +21,8 @@ memorization ratio, ≈ 1 for new drawings, → 0 for copies; ``adaptkit eval --
 Results per job are cached in ``--work`` and kept in ``--json``: a rerun skips the jobs either
 holds, so a later invocation (another seed, another alphabet) extends the committed results.
 ``--rescore`` scores the invocation's recorded jobs again from their run folders without fitting
-(the same numbers, plus any metric added since: jobs recorded before the memorization score). The
+(the same numbers, plus any metric added since: jobs recorded before the memorization score; jobs
+whose run folder is not in ``--work`` keep their record). The
 table (every job in ``--json``) goes to the console, ``--json`` and the ``.md`` beside it; the
 sample grid is drawn for this invocation's first cell when its run folders are in ``--work``.
 """
@@ -210,7 +211,7 @@ def main() -> None:
     started = time.perf_counter()
     recorded = recorded_jobs(args.json)
     if args.rescore:
-        jobs = [j for j in jobs if j["key"] in recorded]
+        jobs = [j for j in jobs if j["key"] in recorded and (j["method"] == "base" or (args.work / j["key"]).is_dir())]
         rescored = run_jobs(jobs, score_job, args.work / "rescored", args.workers, args.threads)
         rows = all_rows(recorded, [{**recorded[r["key"]], **r} for r in rescored])
     else:
