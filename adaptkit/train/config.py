@@ -115,7 +115,8 @@ class FitConfig:
                                "default), `off`, or a comma-separated list of color, translation, cutout.",
                                metavar="on|off|LIST")
     freeze_d: int = _opt(0, "adversarial: keep the discriminator's first N blocks as the base's (FreezeD); "
-                         "the blocks are its first nn.Sequential/nn.ModuleList.", metavar="N")
+                         "the blocks are its first nn.Sequential/nn.ModuleList. Default 0: 2 was no better on the "
+                         "class-extension benchmark (docs/adversarial.md).", metavar="N")
     ema_decay: float | None = _opt(None, "Decay of the exponential moving average of the trained parameters "
                                    "that the run outputs (adapter, pictures, samples); 0 = off. Default: "
                                    "0.999 with adversarial, off with glo.")
