@@ -5,9 +5,11 @@ LPIPS diversity with the feature network ``adaptkit eval`` picks and names: Ince
 weights are on disk, else the shipped ``features_rgb32``).
 
 Methods: ``base`` (unadapted), ``bsa``, ``pwgconv-r8``, ``update-all`` (every generator weight,
-same ``glo`` objective); each is ``adaptkit fit`` at its defaults except what ``METHODS`` names.
-Each fitted run is scored twice: samples from N(0, I) (the base's sampling), and from the Gaussian
-fitted to the run's learned latents (``adaptkit eval --latents learned``; rows "learned z").
+same ``glo`` objective); ``bsa-adv`` and ``pwgconv-r8-adv``, the adapters trained with ``--objective
+adversarial`` against a discriminator trained from scratch (the base ships none); each is
+``adaptkit fit`` at its defaults except what ``METHODS`` names. Each ``glo`` run is scored twice:
+samples from N(0, I) (the base's sampling), and from the Gaussian fitted to the run's learned
+latents (``adaptkit eval --latents learned``; rows "learned z"); adversarial runs learn no latents.
 
     python benchmarks/fewshot_rgb.py --seeds 0 --steps 1000 --workers 2
 
@@ -40,6 +42,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "bsa": {"adapter": "bsa"},
     "pwgconv-r8": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}},
     "update-all": {"adapter": "none", "unfreeze": ["all"]},
+    "bsa-adv": {"adapter": "bsa", "objective": "adversarial"},
+    "pwgconv-r8-adv": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}, "objective": "adversarial"},
 }
 METRICS = (("kmmd", "KMMD ↓", 3), ("mean_variance", "mean var. →1", 3), ("fid", "FID ↓", 1),
            ("lpips_diversity", "LPIPS div.", 3))
@@ -57,7 +61,7 @@ def load_target(folder: Path, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def job_samples(job: dict[str, Any], n: int, seed: int) -> dict[str, torch.Tensor]:
     """``n`` samples of the job's generator per latent source: ``normal`` (N(0, I), the base's own
-    sampling) and, for fitted runs, ``learned`` (the Gaussian fitted to the run's learned latents)."""
+    sampling) and, for runs that learned latents, ``learned`` (the Gaussian fitted to them)."""
     from adaptkit import sample_images, sample_run
     from adaptkit.bases import load_base
     from adaptkit.io.run_dir import load_run
@@ -66,7 +70,8 @@ def job_samples(job: dict[str, Any], n: int, seed: int) -> dict[str, torch.Tenso
     if job["method"] == "base":
         return {"normal": sample_images(load_base("digiface64"), n, seed=seed)}
     run = load_run(Path(job["work"]) / job["key"])
-    return {source: sample_run(run, n, seed=seed, latents=source) for source in LATENT_SOURCES}
+    sources = LATENT_SOURCES if run.latents is not None else ("normal",)
+    return {source: sample_run(run, n, seed=seed, latents=source) for source in sources}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +161,8 @@ def main() -> None:
     missing = [t for t in args.targets if not (args.data / t).is_dir()]
     if missing:
         parser.error(f"{args.data / missing[0]} not found: pass --data (the folder holding anime/ and face/)")
-    jobs = [{"key": f"{t}-s{seed}-{m}-{args.steps}", "target": t, "seed": seed, "method": m,
+    key = lambda t, seed, m: f"{t}-s{seed}-{m}" + (f"-{args.steps}" if m != "base" else "")  # noqa: E731
+    jobs = [{"key": key(t, seed, m), "target": t, "seed": seed, "method": m,
              "samples": args.samples, "data": str(args.data), "work": str(args.work), "fit": {"steps": args.steps}}
             for seed in args.seeds for t in args.targets for m in args.methods]
     started = time.perf_counter()

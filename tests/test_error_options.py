@@ -36,8 +36,8 @@ def test_a_mark_shows_the_python_name_or_the_flag():
 @pytest.mark.parametrize("settings, python, cli", [
     (dict(ema_decay=2.0), "ema_decay must be in [0, 1)", "--ema-decay must be in [0, 1)"),
     (dict(lr_adapter=-1.0), "lr_adapter must be positive", "--lr-adapter must be positive"),
-    (dict(augment="on"), "augment applies to what the discriminator sees: it needs objective='adversarial'",
-     "--augment applies to what the discriminator sees: it needs --objective adversarial"),
+    (dict(augment="on"), "augment is a setting of the adversarial objective's discriminator: it needs objective='adversarial'",
+     "--augment is a setting of the adversarial objective's discriminator: it needs --objective adversarial"),
     (dict(adapter="none", adapter_options={"a": 1}), "adapter options (adapter_options) need an adapter",
      "adapter options (--adapter-option) need an adapter"),
 ])

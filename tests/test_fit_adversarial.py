@@ -12,7 +12,7 @@ from torch.nn.utils import parametrize
 
 from adaptkit.bases import Base, load_base
 from adaptkit.bases.digits32_model import WEIGHTS_DIR
-from adaptkit.errors import TrainingInterrupted
+from adaptkit.errors import ConfigError, TrainingInterrupted
 from adaptkit.io.run_dir import load_run
 from adaptkit.train import AdversarialObjective, FitConfig, fit, resume_config
 from adaptkit.train.ddp import torchrun_processes
@@ -21,6 +21,7 @@ from adaptkit.train.plan import plan_fit
 from adaptkit.train.objectives import hinge_d_loss, hinge_g_loss
 from adaptkit.train.objectives.adversarial import extend_projection
 from adaptkit.train.progress import SilentReporter
+from adaptkit.train.scratch_discriminator import ScratchDiscriminator, scratch_discriminator
 from clitools import invoke, one_line_error
 from imagefolder import blob_images, write_images
 from models import tiny_cond_generator
@@ -197,11 +198,12 @@ def test_glo_with_kpcbn_and_the_bsa_row(tmp_path, digits):
 
 
 @pytest.mark.slow
-def test_resume_is_bitwise(tmp_path, digits, monkeypatch):
-    reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2))
+@pytest.mark.parametrize("discriminator", ["auto", "scratch"])
+def test_resume_is_bitwise(tmp_path, digits, monkeypatch, discriminator):
+    reference = fit(config(digits, tmp_path / "full", steps=5, checkpoint_every=2, discriminator=discriminator))
     interrupt_on_call(monkeypatch, AdversarialObjective, 3)
     with pytest.raises(TrainingInterrupted):
-        fit(config(digits, tmp_path / "cut", steps=5, checkpoint_every=2))
+        fit(config(digits, tmp_path / "cut", steps=5, checkpoint_every=2, discriminator=discriminator))
     monkeypatch.undo()
     resumed = fit(resume_config(tmp_path / "cut"))
     for name in ("adapter_model.safetensors", "checkpoints/step-0000005.safetensors"):
@@ -226,8 +228,10 @@ def test_cli_samples_a_new_class_by_name(tmp_path, digits):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--base", "python:models:tiny_cond_generator", "--class", "1"],
-     "has no discriminator, which --objective adversarial trains against: use --objective glo"),
+    (["--base", "python:models:tiny_cond_generator", "--class", "1", "--discriminator", "base"],
+     "has no discriminator: train one from scratch with --discriminator scratch, or use --objective glo"),
+    (["--discriminator", "scratch", "--freeze-d", "1"],
+     "--freeze-d 1 keeps pretrained discriminator blocks, and a discriminator trained from scratch has none"),
     (["--adapter", "kpcbn", "--adapter-option", "num_new_classes=3"],
      "the kpcbn adapter's options add 3 class(es), but 2 class folder(s)"),
     (["--perceptual", "base"], "--objective adversarial uses no perceptual loss"),
@@ -307,10 +311,66 @@ def test_options_from_the_config_file_and_the_command_line(tmp_path, threes):
 @pytest.mark.parametrize("args, message", [
     (["--objective", "adversarial", "--freeze-d", "5"], "--freeze-d 5: the base's discriminator has 4 blocks"),
     (["--objective", "adversarial", "--augment", "flip"], "--augment takes on, off or a comma-separated list"),
-    (["--augment", "on"], "--augment applies to what the discriminator sees: it needs --objective adversarial"),
-    (["--freeze-d", "1"], "--freeze-d applies to what the discriminator sees"),
+    (["--augment", "on"], "--augment is a setting of the adversarial objective's discriminator: it needs --objective adversarial"),
+    (["--freeze-d", "1"], "--freeze-d is a setting of the adversarial objective's discriminator"),
+    (["--discriminator", "scratch"], "--discriminator is a setting of the adversarial objective's discriminator"),
     (["--ema-decay", "1"], "--ema-decay must be in [0, 1) (0: off), got 1.0"),
 ])
 def test_clear_errors_of_the_new_options(tmp_path, threes, args, message):
     one_line_error(invoke("fit", "--data", threes, "--out", tmp_path / "run", "--steps", "1", "--quiet", *args),
                    message)
+
+
+@pytest.mark.parametrize("resolution, conditional, blocks", [(64, False, 4), (32, True, 3), (16, False, 2), (6, False, 1)])
+def test_the_scratch_discriminator_halves_down_to_4_pixels(resolution, conditional, blocks):
+    judge = ScratchDiscriminator(resolution, 3, num_classes=5 if conditional else None)
+    assert len(judge.blocks) == blocks
+    assert all(parametrize.is_parametrized(m, "weight") for m in judge.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    x = torch.randn(2, 3, resolution, resolution)
+    y = torch.tensor([0, 4])
+    logits = judge(x, y) if conditional else judge(x)
+    assert logits.shape == (2,)
+    if conditional:
+        with pytest.raises(ValueError, match="pass class ids"):
+            judge(x)
+
+
+def test_an_unknown_discriminator_is_refused_by_the_library():
+    with pytest.raises(ConfigError, match="discriminator must be one of auto, base, scratch, not 'pretrained'"):
+        FitConfig(objective="adversarial", discriminator="pretrained").validate()
+
+
+def test_the_scratch_discriminator_depends_only_on_the_seed():
+    state = torch.random.get_rng_state()
+    a, b, c = (scratch_discriminator(16, 3, None, seed, torch.device("cpu")).state_dict() for seed in (7, 7, 8))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_generator_only_base_trains_against_a_discriminator_from_scratch(tmp_path):
+    data = tmp_path / "blobs"
+    write_images(data, blob_images(4, resolution=16))
+    out = tmp_path / "run"
+    result = invoke("fit", "--data", data, "--out", out, "--base", "python:models:tiny_generator", "--objective",
+                    "adversarial", "--steps", "3", "--samples", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "base python:models:tiny_generator ships no discriminator: training one from scratch" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["discriminator"] == "scratch" and summary["status"] == "finished"
+    assert (out / "samples.png").is_file() and not (out / "latents.safetensors").exists()
+    checkpoint = load_file(str(out / "checkpoints" / "step-0000003.safetensors"))
+    start = scratch_discriminator(16, 3, None, 0 + 5, torch.device("cpu")).state_dict()
+    trained_d = {k.removeprefix("objective/discriminator."): v for k, v in checkpoint.items()
+                 if k.startswith("objective/discriminator.")}
+    assert trained_d.keys() == start.keys()
+    assert not torch.equal(trained_d["linear.parametrizations.weight.original"],
+                           start["linear.parametrizations.weight.original"])
+
+
+def test_a_conditional_base_may_train_a_new_discriminator_for_new_classes(tmp_path, digits):
+    trainer = trained(config(new_only(digits, tmp_path), tmp_path / "run", discriminator="scratch"))
+    judge = trainer.objective.discriminator
+    assert isinstance(judge, ScratchDiscriminator) and judge.embed.num_embeddings == 10
+    assert changed(trainer.start_state, judge)
+    summary = json.loads((trainer.out / "summary.json").read_text())
+    assert summary["discriminator"] == "scratch"

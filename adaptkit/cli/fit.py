@@ -164,7 +164,8 @@ def fit_command(ctx: click.Context, config_file: str | None, **options: Any) -> 
 
     Trains an adapter (default: bsa, the BSA paper's per-channel scale and shift) and one latent
     per image with the paper's loss (L1 pixel + λ_C perceptual + λ_z latent spread + the
-    adapter's regularizer), or with --objective adversarial against the base's discriminator.
+    adapter's regularizer), or with --objective adversarial against the base's discriminator
+    (or, for a base that ships none, one trained from scratch).
     With an adapter that adds classes (kpcbn), class folders that name no class of the base
     become the new classes. It writes a run folder: the adapter, latents.safetensors,
     samples.png, reconstructions.png, interpolation.png, loss.png, log.csv, summary.json and

@@ -23,6 +23,7 @@ from ..eval.features import EXTRACTOR_KINDS
 
 DEFAULT_BASE = "digits32"
 PERCEPTUAL_CHOICES = ("auto", "base", "vgg16", "lpips", "rgb32", "none")
+DISCRIMINATOR_CHOICES = ("auto", "base", "scratch")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 UNFREEZE_ALL = "all"
 EVAL_METRICS = {"kid": "lower", "fid": "lower", "kmmd": "lower", "intra_lpips": "higher"}
@@ -71,8 +72,9 @@ class FitConfig:
                                "'update all' baseline) or a regex full-matching module paths (repeatable). "
                                "BatchNorm statistics stay frozen.", metavar="LAYERS")
     objective: str = _opt("glo", "Training objective: `glo` (the BSA paper's supervised loss with one "
-                          "learned latent per image) or `adversarial` (hinge loss against the base's "
-                          "discriminator, fully fine-tuned; latents drawn from N(0, I): the kpcbn paper's).",
+                          "learned latent per image) or `adversarial` (hinge loss against a discriminator, "
+                          "fully fine-tuned: the base's, or one trained from scratch, see --discriminator; latents "
+                          "drawn from N(0, I): the kpcbn paper's).",
                           metavar="NAME")
     # the loss
     perceptual: str = _opt("auto", "Perceptual loss network: `base` (the base's own feature network), `vgg16` "
@@ -109,6 +111,10 @@ class FitConfig:
                                  "with --adapter none, else 1e-7 as the paper's BigGAN path).")
     lr_discriminator: float = _opt(2e-4, "adversarial: Adam learning rate of the discriminator (the kpcbn "
                                    "paper's 2e-4).")
+    discriminator: str = _opt("auto", "adversarial: the discriminator trained against: `base` (the base's own, "
+                              "fine-tuned), `scratch` (a new spectrally normalised DCGAN discriminator trained from "
+                              "scratch, for bases that ship only a generator); `auto` = base when the base has one, "
+                              "else scratch.", choices=DISCRIMINATOR_CHOICES)
     d_steps: int = _opt(1, "adversarial: discriminator steps per generator step.")
     augment: str | None = _opt(None, "adversarial: differentiable augmentation of the real and generated images "
                                "the discriminator sees (DiffAugment): `on` (= color,translation,cutout, the "
@@ -212,13 +218,17 @@ class FitConfig:
         if self.augment is not None:
             parse_policy(self.augment)
         if self.objective != "adversarial":
-            used = [n for n, off in (("augment", (None, "off")), ("freeze_d", (0,))) if getattr(self, n) not in off]
+            used = [n for n, off in (("augment", (None, "off")), ("freeze_d", (0,)), ("discriminator", ("auto",)))
+                    if getattr(self, n) not in off]
             if used:
-                raise ConfigError(f"{option(used[0])} applies to what the discriminator sees: it needs "
+                raise ConfigError(f"{option(used[0])} is a setting of the adversarial objective's discriminator: it needs "
                                   f"{option('objective', 'adversarial')}")
         if self.truncation not in ("base", "none") and not (
                 isinstance(self.truncation, (int, float)) and self.truncation > 0):
             raise ConfigError(f"{option('truncation')} must be a positive number, none or base, got {self.truncation!r}")
+        if self.discriminator not in DISCRIMINATOR_CHOICES:
+            raise ConfigError(f"{option('discriminator')} must be one of {', '.join(DISCRIMINATOR_CHOICES)}, "
+                              f"not {self.discriminator!r}")
         if self.perceptual not in PERCEPTUAL_CHOICES:
             raise ConfigError(f"{option('perceptual')} must be one of {', '.join(PERCEPTUAL_CHOICES)}, not {self.perceptual!r}")
         if self.report_to not in REPORT_TO_CHOICES:

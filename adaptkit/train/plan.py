@@ -212,7 +212,7 @@ def plan_fit(config: FitConfig, device: torch.device, world_size: int = 1) -> Fi
     torch.manual_seed(config.seed)
     base = load_training_base(config, device)
     objective = objective_class(config.objective)
-    objective.check_base(base, config)
+    objective_note = objective.check_base(base, config)
     if not objective.uses_perceptual and config.perceptual not in ("auto", "none"):
         raise ConfigError(f"{option('objective', config.objective)} uses no perceptual loss: leave "
                           f"{option('perceptual')} at auto or none")
@@ -223,7 +223,7 @@ def plan_fit(config: FitConfig, device: torch.device, world_size: int = 1) -> Fi
     if resume_meta is not None and resume_meta["files"] != [f.as_posix() for f in data.files]:
         raise ConfigError(f"the images in {data.root} changed since the run in {folder.path} started; "
                           "resume with the same images or start a new run")
-    notes = []
+    notes = [objective_note] if objective_note else []
     if data.skipped:
         notes.append(f"[yellow]warning:[/] skipped {len(data.skipped)} file(s) in {data.root}: "
                      f"{describe_skipped(data.skipped)}")

@@ -1,5 +1,6 @@
-"""``adversarial``: hinge loss against the base's discriminator, fully fine-tuned (the kpcbn paper's
-training; with ``--adapter none --unfreeze all`` the TransferGAN baseline)."""
+"""``adversarial``: hinge loss against a discriminator, fully fine-tuned: the base's own (the kpcbn
+paper's training; with ``--adapter none --unfreeze all`` the TransferGAN baseline), or, for a base
+that ships only a generator, one trained from scratch (``--discriminator scratch``)."""
 from __future__ import annotations
 
 import copy
@@ -14,6 +15,7 @@ from ...bases.base import Base
 from ...errors import ConfigError, option
 from ..augment import ON, Augmentation, parse_policy
 from ..config import FitConfig
+from ..scratch_discriminator import scratch_discriminator
 from .base import Objective
 
 
@@ -87,13 +89,22 @@ def freeze_blocks(discriminator: nn.Module, count: int) -> list[nn.Module]:
     return blocks
 
 
+def discriminator_source(base: Base, config: FitConfig) -> str:
+    """``base`` or ``scratch``: what ``--discriminator`` stands for with ``base`` (``auto``: the
+    base's own when it has one)."""
+    if config.discriminator != "auto":
+        return config.discriminator
+    return "base" if base.discriminator is not None else "scratch"
+
+
 class AdversarialObjective(Objective):
     """Latents z ~ N(0, I) and classes drawn from the training images' labels each step. The
     generator step minimizes ``g_hinge``; ``auxiliary_step`` first takes ``d_steps`` Adam steps
-    (β = (0, 0.999), ``lr_discriminator``) of a trainable copy of the base's discriminator on
-    ``d_real`` + ``d_fake``, less its first ``freeze_d`` blocks. Every image the discriminator
-    sees, real or generated, is augmented by ``--augment`` first. The base's own discriminator is
-    never changed.
+    (β = (0, 0.999), ``lr_discriminator``) of the discriminator on ``d_real`` + ``d_fake``: a
+    trainable copy of the base's, less its first ``freeze_d`` blocks, or a new
+    :class:`~adaptkit.train.scratch_discriminator.ScratchDiscriminator` seeded by ``--seed``. Every
+    image the discriminator sees, real or generated, is augmented by ``--augment`` first. The
+    base's own discriminator is never changed.
 
     Each step draws its latents, classes and augmentations for the whole batch from the run's
     generator and takes this process's share, so every process keeps the same generator state;
@@ -106,19 +117,33 @@ class AdversarialObjective(Objective):
     uses_perceptual = False
 
     @classmethod
-    def check_base(cls, base: Base, config: FitConfig) -> None:
+    def check_base(cls, base: Base, config: FitConfig) -> str | None:
+        if discriminator_source(base, config) == "scratch":
+            if config.freeze_d:
+                raise ConfigError(f"{option('freeze_d', config.freeze_d)} keeps pretrained discriminator blocks, "
+                                  f"and a discriminator trained from scratch has none")
+            if config.discriminator == "auto":
+                return f"base {base.id} ships no discriminator: training one from scratch (--discriminator scratch)"
+            return None
         if base.discriminator is None:
-            raise ConfigError(f"base {base.id} has no discriminator, which {option('objective', 'adversarial')} "
-                              f"trains against: use {option('objective', 'glo')}")
+            raise ConfigError(f"base {base.id} has no discriminator: train one from scratch with "
+                              f"{option('discriminator', 'scratch')}, or use {option('objective', 'glo')}")
         blocks = len(discriminator_blocks(base.discriminator))
         if config.freeze_d > blocks:
             raise ConfigError(f"{option('freeze_d', config.freeze_d)}: the base's discriminator has {blocks} blocks")
+        return None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         base, cfg = self.base, self.config
         self.check_base(base, cfg)
-        self.discriminator = copy.deepcopy(base.discriminator).train().requires_grad_(False)
+        self.source = discriminator_source(base, cfg)
+        if self.source == "scratch":
+            judge: nn.Module = scratch_discriminator(base.resolution, base.channels, base.num_classes, cfg.seed + 5,
+                                                     self.images.device)
+        else:
+            judge = copy.deepcopy(base.discriminator)
+        self.discriminator = judge.train().requires_grad_(False)
         if base.conditional:
             extend_projection(self.discriminator, base.num_classes)  # type: ignore[arg-type]
         frozen = {id(p) for block in freeze_blocks(self.discriminator, cfg.freeze_d) for p in block.parameters()}
@@ -174,7 +199,8 @@ class AdversarialObjective(Objective):
         return {"discriminator": self.d_optimizer}
 
     def summary(self) -> dict[str, Any]:
-        return {"augment": list(self.augment.transforms), "freeze_d": self.config.freeze_d}
+        return {"augment": list(self.augment.transforms), "freeze_d": self.config.freeze_d,
+                "discriminator": self.source}
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """The discriminator's parameters and buffers (spectral norm's power-iteration vectors)."""

@@ -115,9 +115,10 @@ class Objective(nn.Module):
         return dist
 
     @classmethod
-    def check_base(cls, base: Base, config: FitConfig) -> None:
+    def check_base(cls, base: Base, config: FitConfig) -> str | None:
         """Raise ``ConfigError`` if the objective cannot train on ``base`` with ``config`` (checked
-        before the data is read)."""
+        before the data is read); else a note for the run's log about a choice made for the user, if any."""
+        return None
 
     def param_groups(self) -> list[dict[str, Any]]:
         return []
