@@ -17,11 +17,15 @@ Results per job are cached in ``--work`` and kept in ``--json``: a rerun skips t
 holds, so a later invocation (another seed) extends the committed results. The table (every job in
 ``--json``) goes to the console, ``--json`` and the ``.md`` beside it; ``--grid`` gets, per target,
 a row of training images, then each method's samples (this invocation's first seed, when its run
-folders are in ``--work``).
+folders are in ``--work``). Each job's samples are also scored for memorization against its own 25
+training images (the memorization ratio, ≈ 1 for new images, → 0 for copies; ``adaptkit eval
+--train``); ``--rescore`` scores the invocation's recorded jobs again from their run folders
+without fitting (jobs whose run folder is gone keep their record).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections import defaultdict
@@ -46,7 +50,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "pwgconv-r8-adv": {"adapter": "pwgconv", "adapter_options": {"ratio": 8}, "objective": "adversarial"},
 }
 METRICS = (("kmmd", "KMMD ↓", 3), ("mean_variance", "mean var. →1", 3), ("fid", "FID ↓", 1),
-           ("lpips_diversity", "LPIPS div.", 3))
+           ("lpips_diversity", "LPIPS div.", 3), ("memorization_ratio", "memorization →1", 3))
 SHOTS = 25
 
 
@@ -75,23 +79,32 @@ def job_samples(job: dict[str, Any], n: int, seed: int) -> dict[str, torch.Tenso
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Fit one method on one (target, seed) in a worker process and evaluate its samples (both
-    latent sources; the ``learned`` metrics under the key ``learned``)."""
-    from adaptkit import FitConfig, evaluate, fit
+    """Fit one method on one (target, seed) in a worker process and score it (:func:`score_job`)."""
+    from adaptkit import FitConfig, fit
     from adaptkit.images import save_images
-    from adaptkit.io.run_dir import load_run
     from adaptkit.train.progress import SilentReporter
 
     started = time.perf_counter()
-    train, real = load_target(Path(job["data"]) / job["target"], job["seed"])
     if job["method"] != "base":
         data = Path(job["work"]) / "data" / job["key"]
-        save_images(train, data)
+        save_images(load_target(Path(job["data"]) / job["target"], job["seed"])[0], data)
         fit(FitConfig(data=str(data), out=str(Path(job["work"]) / job["key"]), base="digiface64", seed=job["seed"],
                       device="cpu", quiet=True, overwrite=True, **{**METHODS[job["method"]], **job["fit"]}),
             reporter=SilentReporter())
     fit_s = time.perf_counter() - started
-    reports = {source: evaluate(images, real, seed=job["seed"])
+    return {**score_job(job), "fit_s": round(fit_s, 1)}
+
+
+def score_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the samples of a job's generator (the base, or its run folder's) against the
+    target's other 25 images, and their memorization against the job's 25 training images, for
+    each latent source (the ``learned`` metrics under the key ``learned``); in a worker process,
+    or with ``--rescore`` for a job fitted before."""
+    from adaptkit import evaluate
+    from adaptkit.io.run_dir import load_run
+
+    train, real = load_target(Path(job["data"]) / job["target"], job["seed"])
+    reports = {source: evaluate(images, real, train=train, seed=job["seed"])
                for source, images in job_samples(job, job["samples"], job["seed"]).items()}
     report = reports["normal"]
     learned = {}
@@ -100,7 +113,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         learned = {"learned": {m: getattr(reports["learned"], m) for m, _, _ in METRICS},
                    "latent_norm": latents.norm(dim=1).mean().item()}
     return {**{m: getattr(report, m) for m, _, _ in METRICS}, "lpips_diversity_real": report.lpips_diversity_real,
-            "real_images": len(real), "fit_s": round(fit_s, 1), "features": report.extractor,
+            "near_copies": report.near_copies, "real_images": len(real), "features": report.extractor,
             "diversity_network": report.lpips_distance, **learned}
 
 
@@ -134,11 +147,11 @@ def table(rows: list[dict[str, Any]]) -> tuple[Table, str, dict[str, Any]]:
         for name, values in ((method, group), (f"{method}, learned z", [g["learned"] for g in group if "learned" in g])):
             if not values:
                 continue
-            shown = [fmt([v[m] for v in values], d) for m, _, d in METRICS]
+            shown = [fmt([v.get(m, math.nan) for v in values], d) for m, _, d in METRICS]
             rich_table.add_row(target, name, str(len(values)), *shown)
             lines.append(f"| {target} | {name} | {len(values)} | " + " | ".join(shown) + " |")
             summary[f"{target}/{name}"] = {
-                m: dict(zip(("mean", "std"), mean_std([v[m] for v in values]))) for m, _, _ in METRICS}
+                m: dict(zip(("mean", "std"), mean_std([v.get(m, math.nan) for v in values]))) for m, _, _ in METRICS}
     return rich_table, "\n".join(lines) + "\n", summary
 
 
@@ -155,6 +168,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--work", type=Path, default=Path("runs/fewshot_rgb"), help="run folders and job cache")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fewshot_rgb.json"))
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the recorded jobs again from their run folders (nothing is fit), e.g. "
+                             "after a metric was added")
     parser.add_argument("--grid", type=Path, default=Path("docs/images/fewshot_rgb_samples.png"))
     args = parser.parse_args()
 
@@ -167,7 +183,12 @@ def main() -> None:
             for seed in args.seeds for t in args.targets for m in args.methods]
     started = time.perf_counter()
     recorded = recorded_jobs(args.json)
-    rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
+    if args.rescore:
+        jobs = [j for j in jobs if j["key"] in recorded and (j["method"] == "base" or (args.work / j["key"]).is_dir())]
+        rescored = run_jobs(jobs, score_job, args.work / "rescored", args.workers, args.threads)
+        rows = all_rows(recorded, [{**recorded[r["key"]], **r} for r in rescored])
+    else:
+        rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
     wall = time.perf_counter() - started
     rich_table, markdown, summary = table(rows)
     Console().print(rich_table)
