@@ -27,7 +27,7 @@ def empty_folder(tmp_path: Path) -> Path:
     (None, dict(unfreeze=["("]), ConfigError, "unfreeze='\\(' is not a valid regular expression"),
     (None, dict(adapter_options={"nope": 1}), AdapterConfigError, "unknown option"),
     (None, dict(class_id="9"), DataError, "class_id: class 9 is out of range"),
-    (None, dict(objective="adversarial"), ConfigError, "has no discriminator"),
+    (None, dict(objective="adversarial", discriminator="base"), ConfigError, "has no discriminator"),
     (empty_folder, {}, DataError, "no images in"),
 ])
 def test_a_bad_setting_leaves_no_folder_and_no_file(tmp_path, blobs, data, changes, error, message):
