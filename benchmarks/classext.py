@@ -22,8 +22,10 @@ Each run is evaluated every ``--eval-every`` steps (``--resume --steps`` continu
 (each new class as the average old class, where ``kpcbn`` and ``bsa`` both start) once per
 (shots, seed); reported per (shots, method, variant), mean ± std over seeds: the best mean FID
 over the two classes and the step it was reached, KMMD there, the first evaluated step at which
-the run reached the best FID of ``bsa`` with the same seed and variant, and the FID change over
-the last three evaluations.
+the run reached the best FID of ``bsa`` with the same seed and variant, the FID change over the
+last three evaluations, and the mean and largest pixel change of the old classes' images (0–7, 8
+fixed latents each, pixels in [-1, 1]) from the base's, the most over all evaluations and seeds: 0
+for the adapters, TransferGAN's drift.
 
     python benchmarks/classext.py --shots 25 --methods kpcbn bsa --variants default plain --seeds 0 1 2
 
@@ -48,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _jobs import all_rows, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
 
 NEW_CLASSES = (8, 9)
+OLD_CLASSES = range(8)
 METHODS: dict[str, dict[str, Any]] = {
     "kpcbn": {"adapter": "kpcbn"},
     "bsa": {"adapter": "kpcbn", "adapter_options": {"propagate": False}},
@@ -88,12 +91,22 @@ def start_base() -> Any:
     return base
 
 
+def old_outputs(base: Any) -> torch.Tensor:
+    """``base``'s images of the old classes 0–7, 8 fixed latents each."""
+    from adaptkit import sample_images
+
+    return torch.cat([sample_images(base, 8, class_id=str(c), seed=0) for c in OLD_CLASSES])
+
+
 def score(base: Any, step: int, job: dict[str, Any], images: torch.Tensor, real: dict[int, torch.Tensor],
-          extractor: Any) -> dict[str, float]:
-    """FID and KMMD of each new class's samples against its held-out real images, and their means."""
+          extractor: Any, reference: torch.Tensor) -> dict[str, float]:
+    """FID and KMMD of each new class's samples against its held-out real images, and their means;
+    ``old_drift`` and ``old_drift_mean``, the largest and the mean pixel change of the old classes'
+    images from ``reference`` (the base's, :func:`old_outputs`): 0 when they are untouched."""
     from adaptkit import evaluate, sample_images
 
-    point: dict[str, float] = {"step": step}
+    change = (old_outputs(base) - reference).abs()
+    point: dict[str, float] = {"step": step, "old_drift": change.max().item(), "old_drift_mean": change.mean().item()}
     for c in NEW_CLASSES:
         generated = sample_images(base, job["samples"], class_id=str(c), seed=job["seed"])
         report = evaluate(generated, images[real[c]], extractor=extractor, diversity="feature-maps", seed=job["seed"])
@@ -107,6 +120,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train one method on one split in stages, evaluating after each (in a worker process); the
     ``start`` job evaluates step 0 only."""
     from adaptkit import FitConfig, fit, load_feature_extractor
+    from adaptkit.bases import load_base
     from adaptkit.images import save_images
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
@@ -117,8 +131,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     mnist = load_mnist(Path(job["mnist"]), digits=NEW_CLASSES)
     train, real = split(mnist.labels, job["shots"], job["seed"])
     extractor, _ = load_feature_extractor("embedded")
+    reference = old_outputs(load_base("digits32"))
     if job["method"] == START:
-        curve = [score(start_base(), 0, job, mnist.images, real, extractor)]
+        curve = [score(start_base(), 0, job, mnist.images, real, extractor, reference)]
         return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
     data = Path(job["work"]) / "data" / job["key"]
     for c in NEW_CLASSES:
@@ -133,7 +148,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                                device="cpu", quiet=True, overwrite=True, **METHODS[job["method"]],
                                **VARIANTS[job["variant"]])
         fit(config, reporter=SilentReporter())
-        curve.append(score(load_run(out).base, step, job, mnist.images, real, extractor))
+        curve.append(score(load_run(out).base, step, job, mnist.images, real, extractor, reference))
     return {"curve": curve, "fit_s": round(time.perf_counter() - started, 1)}
 
 
@@ -158,8 +173,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for key, group in runs.items():
         best = [min(r["curve"], key=lambda p: p["fid"]) for r in group]
         stat = lambda values: dict(zip(("mean", "std"), mean_std(values)))  # noqa: E731
+        drifts = [p for r in group for p in r["curve"] if "old_drift" in p]
         out[key] = {
             "seeds": [r["seed"] for r in group],
+            "old_drift": max(p["old_drift"] for p in drifts) if drifts else None,
+            "old_drift_mean": max(p["old_drift_mean"] for p in drifts) if drifts else None,
             **{k: stat([b[k] for b in best]) for k in ("fid", "kmmd", *(f"fid_{c}" for c in NEW_CLASSES))},
             "best_step": stat([b["step"] for b in best]),
             "best_steps": [int(b["step"]) for b in best],
@@ -257,7 +275,8 @@ def comparison_grid(rows: list[dict[str, Any]], path: Path, per_row: int = 12) -
 def render(summary: dict[str, dict[str, Any]]) -> tuple[Table, str]:
     """The rich table and its markdown twin (mean ± std over the seeds listed)."""
     head = ["images / class", "variant", "method", "seeds", "best FID ↓", "(8, 9) there", "at step", "KMMD there ↓",
-            "steps to bsa's best FID (per seed)", "FID at the end", "ΔFID last 3 evals", "best at last eval"]
+            "steps to bsa's best FID (per seed)", "FID at the end", "ΔFID last 3 evals", "best at last eval",
+            "old classes' change, mean / max"]
     table = Table(title="class extension of digits32 with 8 and 9 (FID/KMMD: mean of the two new classes)")
     for h in head:
         table.add_column(h, justify="left" if h in ("variant", "method") else "right")
@@ -272,6 +291,7 @@ def render(summary: dict[str, dict[str, Any]]) -> tuple[Table, str]:
         cells += ["–"] * 4 if method == START else [
             ", ".join("–" if v is None else str(v) for v in s["steps_to_bsa_best"]), ms(s["final_fid"], 1),
             ms(s["last3_change"], 1, "+"), f"{sum(s['best_at_last'])}/{len(s['seeds'])}"]
+        cells.append("–" if s.get("old_drift") is None else f"{s['old_drift_mean']:.3g} / {s['old_drift']:.3g}")
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     return table, "\n".join(lines) + "\n"
