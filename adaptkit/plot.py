@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .io.atomic import atomic_path
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#000000", "#bcbd22",
+          "#7f7f7f", "#393b79"]
 
 
 def _font(size: int) -> ImageFont.ImageFont:
