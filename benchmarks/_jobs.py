@@ -67,6 +67,19 @@ def all_rows(recorded: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) ->
     return list(({**recorded, **{r["key"]: r for r in rows}}).values())
 
 
+def fit_or_rescore(jobs: list[dict[str, Any]], fit_job: Callable[[dict[str, Any]], dict[str, Any]],
+                   score_job: Callable[[dict[str, Any]], dict[str, Any]], args: Any,
+                   recorded: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every recorded row, with ``jobs`` run by ``fit_job`` (skipping recorded ones) or, with
+    ``args.rescore``, the recorded jobs whose run folder is in ``args.work`` (or that fit nothing:
+    method ``base``) scored again by ``score_job``, their new numbers over the recorded ones."""
+    if not args.rescore:
+        return all_rows(recorded, run_jobs(jobs, fit_job, args.work / "results", args.workers, args.threads, recorded))
+    kept = [j for j in jobs if j["key"] in recorded and (j["method"] == "base" or (args.work / j["key"]).is_dir())]
+    rescored = run_jobs(kept, score_job, args.work / "rescored", args.workers, args.threads)
+    return all_rows(recorded, [{**recorded[r["key"]], **r} for r in rescored])
+
+
 def commands(path: Path, command: str) -> list[str]:
     """Every command recorded in the results JSON at ``path``, then ``command`` (once)."""
     old = json.loads(path.read_text()) if path.is_file() else {}

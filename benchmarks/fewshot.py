@@ -42,7 +42,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _jobs import all_rows, fmt, mean_std, recorded_jobs, run_jobs, save_extended  # noqa: E402
+from _jobs import fit_or_rescore, fmt, mean_std, recorded_jobs, save_extended  # noqa: E402
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 METHODS: dict[str, dict[str, Any]] = {
@@ -210,12 +210,7 @@ def main() -> None:
                                  "zip": str(zip_path), "work": str(args.work), "fit": fit_settings})
     started = time.perf_counter()
     recorded = recorded_jobs(args.json)
-    if args.rescore:
-        jobs = [j for j in jobs if j["key"] in recorded and (j["method"] == "base" or (args.work / j["key"]).is_dir())]
-        rescored = run_jobs(jobs, score_job, args.work / "rescored", args.workers, args.threads)
-        rows = all_rows(recorded, [{**recorded[r["key"]], **r} for r in rescored])
-    else:
-        rows = all_rows(recorded, run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded))
+    rows = fit_or_rescore(jobs, run_job, score_job, args, recorded)
     wall = time.perf_counter() - started
     rich_table, markdown, summary = table(rows, args.methods)
     checks = claims(summary, list(ALPHABETS), sorted({r["shots"] for r in rows}), args.methods)
