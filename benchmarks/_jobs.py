@@ -8,6 +8,8 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +24,15 @@ from adaptkit.io.atomic import write_json
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this worker once ``parent`` is gone (a killed benchmark otherwise leaves its workers
+    training, holding their run folders' locks)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def recorded_jobs(path: Path) -> dict[str, dict[str, Any]]:
