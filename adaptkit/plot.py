@@ -99,18 +99,21 @@ def plot_losses(
     title: str = "training losses", size: tuple[int, int] = (900, 520),
 ) -> Path:
     """Draw ``series`` (name → values per step) against ``steps`` on one log-10 y axis, with a
-    legend, and save a PNG atomically. Non-positive and non-finite values are left out of their line."""
+    legend (the plot narrows to fit its longest name), and save a PNG atomically. Non-positive and
+    non-finite values are left out of their line."""
     width, height = size
-    left, right, top, bottom = 80, 170, 40, 50
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
+    legend_font = _font(12)
+    longest = max((draw.textlength(name, font=legend_font) for name in series), default=0)
+    left, right, top, bottom = 80, max(170, 58 + int(longest)), 40, 50
     draw.text((left, 10), title, fill="black", font=_font(15))
     axes = _draw_panel(draw, (left, top, width - left - right, height - top - bottom), steps, series, log=True)
     draw.text((left + axes.width / 2, height - 18), "step", fill="black", font=_font(12), anchor="mt")
     for i, name in enumerate(series):
         ly, lx = top + 10 + 22 * i, left + axes.width
         draw.line([lx + 15, ly, lx + 40, ly], fill=COLORS[i % len(COLORS)], width=3)
-        draw.text((lx + 48, ly), name, fill="black", font=_font(12), anchor="lm")
+        draw.text((lx + 48, ly), name, fill="black", font=legend_font, anchor="lm")
     return _save(img, path)
 
 
