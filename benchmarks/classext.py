@@ -249,27 +249,28 @@ def plot_curves(summary: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
     return paths
 
 
-def comparison_grid(rows: list[dict[str, Any]], path: Path, per_row: int = 12) -> Path | None:
-    """One PNG for the lowest seed's largest image count among the finished runs whose folders
-    exist: real 8s and 9s (held out), step 0's, then each run's samples of 8 and of 9, one row
-    each, in ``rows`` order. None when no such run folder exists."""
+def comparison_grids(rows: list[dict[str, Any]], folder: Path, per_row: int = 12) -> list[Path]:
+    """One PNG per image count among the finished runs whose folders exist,
+    ``classext_samples_<shots>.png``, for that count's lowest seed: real 8s and 9s (held out), step
+    0's, then each run's samples of 8 and of 9, one row each, in ``rows`` order."""
     from adaptkit import sample_images, save_grid
     from adaptkit.bases.data32 import load_mnist
     from adaptkit.io.run_dir import load_run
 
     present = [r for r in rows if (Path(r["work"]) / r["key"]).is_dir()]
-    if not present:
-        return None
-    shots, seed = max(r["shots"] for r in present), min(r["seed"] for r in present)
-    cell = [r for r in present if r["shots"] == shots and r["seed"] == seed]
-    mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
-    _, real = split(mnist.labels, shots, seed)
-    images = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
-    images += [sample_images(start_base(), per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
-    for r in cell:
-        base = load_run(Path(r["work"]) / r["key"]).base
-        images += [sample_images(base, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
-    return save_grid(torch.cat(images), path, nrow=per_row)
+    paths = []
+    for shots in sorted({r["shots"] for r in present}):
+        seed = min(r["seed"] for r in present if r["shots"] == shots)
+        cell = [r for r in present if r["shots"] == shots and r["seed"] == seed]
+        mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
+        _, real = split(mnist.labels, shots, seed)
+        images = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
+        images += [sample_images(start_base(), per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
+        for r in cell:
+            base = load_run(Path(r["work"]) / r["key"]).base
+            images += [sample_images(base, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
+        paths.append(save_grid(torch.cat(images), folder / f"classext_samples_{shots}.png", nrow=per_row))
+    return paths
 
 
 def render(summary: dict[str, dict[str, Any]]) -> tuple[Table, str]:
@@ -339,8 +340,7 @@ def main() -> None:
         Console().print(table, *checks, sep="\n")
         save_extended(args.json, "classext.py", args, time.perf_counter() - started, rows, summary,
                       markdown + "\n" + "\n".join(f"- {c}" for c in checks) + "\n", claims=checks)
-        grid = comparison_grid(rows, args.plots / "classext_samples.png")
-        plots = [*plot_curves(summary, args.plots), *([grid] if grid else [])]
+        plots = [*plot_curves(summary, args.plots), *comparison_grids(rows, args.plots)]
         print(f"wrote {args.json}, {args.json.with_suffix('.md')} and {', '.join(map(str, plots))}")
 
     report(run_jobs(jobs, run_job, args.work / "results", args.workers, args.threads, recorded, on_result=report))
