@@ -133,16 +133,20 @@ def table(rows: list[dict[str, Any]], methods: list[str]) -> tuple[Table, str, d
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         cells[(r["alphabet"], r["shots"], r["method"])].append(r)
-    head = ["alphabet", "shots", "method", *[t for _, t, _ in METRICS]]
+    alphabets = list(dict.fromkeys(r["alphabet"] for r in rows))  # order of first appearance
+    order = {m: i for i, m in enumerate(methods)}
+    keys = sorted(cells, key=lambda k: (alphabets.index(k[0]), k[1], order.get(k[2], len(order)), k[2]))
+    head = ["alphabet", "shots", "method", "seeds", *[t for _, t, _ in METRICS]]
     rich_table = Table(title="few-shot adaptation of digits32 (mean ± std over seeds)")
     for h in head:
         rich_table.add_column(h, justify="left" if h in ("alphabet", "method") else "right")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     summary = {}
-    for (alphabet, shots, method), group in cells.items():
+    for alphabet, shots, method in keys:
+        group = cells[(alphabet, shots, method)]
         values = [fmt([g.get(m, math.nan) for g in group], d) for m, _, d in METRICS]
-        rich_table.add_row(alphabet, str(shots), method, *values)
-        lines.append(f"| {alphabet} | {shots} | {method} | " + " | ".join(values) + " |")
+        rich_table.add_row(alphabet, str(shots), method, str(len(group)), *values)
+        lines.append(f"| {alphabet} | {shots} | {method} | {len(group)} | " + " | ".join(values) + " |")
         summary[f"{alphabet}/{shots}/{method}"] = {
             m: dict(zip(("mean", "std"), mean_std([g.get(m, math.nan) for g in group]))) for m, _, _ in METRICS}
     return rich_table, "\n".join(lines) + "\n", summary
