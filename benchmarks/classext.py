@@ -258,14 +258,17 @@ def comparison_grids(rows: list[dict[str, Any]], folder: Path, per_row: int = 12
     from adaptkit.io.run_dir import load_run
 
     present = [r for r in rows if (Path(r["work"]) / r["key"]).is_dir()]
+    if not present:
+        return []
+    mnist = load_mnist(Path(present[0]["mnist"]), digits=NEW_CLASSES)
+    start = start_base()
     paths = []
     for shots in sorted({r["shots"] for r in present}):
         seed = min(r["seed"] for r in present if r["shots"] == shots)
         cell = [r for r in present if r["shots"] == shots and r["seed"] == seed]
-        mnist = load_mnist(Path(cell[0]["mnist"]), digits=NEW_CLASSES)
         _, real = split(mnist.labels, shots, seed)
         images = [mnist.images[real[c][:per_row]] for c in NEW_CLASSES]
-        images += [sample_images(start_base(), per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
+        images += [sample_images(start, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
         for r in cell:
             base = load_run(Path(r["work"]) / r["key"]).base
             images += [sample_images(base, per_row, class_id=str(c), seed=seed) for c in NEW_CLASSES]
